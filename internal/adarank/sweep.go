@@ -1,0 +1,378 @@
+package adarank
+
+import (
+	"fmt"
+	"hash/fnv"
+	"math"
+	"math/rand/v2"
+
+	"github.com/adarank/adarank/internal/model"
+)
+
+// Outputs the disagreement can compare.
+const (
+	OutputPooled = "pooled" // pooler output (CLS hidden state without a pooler); the reference's "logits"
+	OutputCLS    = "cls"    // last hidden state at position 0
+	OutputMLM    = "mlm"    // masked-LM logits at every real token
+)
+
+// Comparison modes.
+const (
+	AgainstCopies    = "copies"    // two independently perturbed copies (the paper)
+	AgainstReference = "reference" // one perturbed copy vs the unperturbed model (the reference code)
+)
+
+// SweepOptions configures the perturbation-disagreement sweep.
+type SweepOptions struct {
+	Modules    []string // module types (model.ModuleTypes names)
+	Trials     int
+	NoiseScale float64 // noise std = NoiseScale * std(W)
+	BiasNoise  bool
+	Against    string
+	Output     string
+	Cumulative bool // reference-notebook bug: noise accumulates across trials and layers
+	NoCache    bool // recompute every layer from the embeddings (slow path)
+	Seed       uint64
+	// MaxTokens bounds the tokens in one forward batch (several perturbed
+	// copies are stacked into one batch up to this size); 0 = 8192.
+	MaxTokens int
+	Progress  func(done, total int)
+}
+
+// Importance is the disagreement of one module.
+type Importance struct {
+	Type   string
+	Layer  int
+	Mean   float64
+	Std    float64 // population std over trials
+	Trials []float64
+}
+
+// Validate checks options against a model.
+func (o *SweepOptions) Validate(m *model.Model) error {
+	if len(o.Modules) == 0 {
+		return fmt.Errorf("no module types selected")
+	}
+	for _, t := range o.Modules {
+		if model.ModuleIndex(t) < 0 {
+			return fmt.Errorf("unknown module type %q (want one of %v)", t, model.ModuleTypes)
+		}
+	}
+	if o.Trials < 1 {
+		return fmt.Errorf("trials must be at least 1, got %d", o.Trials)
+	}
+	if !(o.NoiseScale > 0) || math.IsInf(o.NoiseScale, 0) {
+		return fmt.Errorf("noise scale must be a positive number, got %v", o.NoiseScale)
+	}
+	if o.Against == "" {
+		o.Against = AgainstCopies
+	}
+	if o.Against != AgainstCopies && o.Against != AgainstReference {
+		return fmt.Errorf("unknown comparison %q (want copies or reference)", o.Against)
+	}
+	if o.Cumulative && o.Against != AgainstReference {
+		return fmt.Errorf("--cumulative reproduces the reference notebook, which compares against the unperturbed model: use it with --against reference")
+	}
+	if o.Output == "" {
+		o.Output = OutputPooled
+	}
+	switch o.Output {
+	case OutputPooled, OutputCLS:
+	case OutputMLM:
+		if !m.Cfg.HasMLM {
+			return fmt.Errorf("--output mlm needs a checkpoint with a masked-LM head; this model has none")
+		}
+	default:
+		return fmt.Errorf("unknown output %q (want pooled, cls or mlm)", o.Output)
+	}
+	if o.MaxTokens <= 0 {
+		o.MaxTokens = 8192
+	}
+	return nil
+}
+
+// noiseRNG gives the noise stream of one (module, layer, trial, copy), so the
+// noise does not depend on batching, caching or thread count.
+func noiseRNG(seed uint64, typ string, layer, trial, copyIdx int) *rand.Rand {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%s/%d/%d/%d", typ, layer, trial, copyIdx)
+	return rand.New(rand.NewPCG(seed, h.Sum64()))
+}
+
+// popStd is the population standard deviation of x (float64 accumulation).
+func popStd(x []float32) float64 {
+	if len(x) == 0 {
+		return 0
+	}
+	var s float64
+	for _, v := range x {
+		s += float64(v)
+	}
+	mean := s / float64(len(x))
+	var q float64
+	for _, v := range x {
+		d := float64(v) - mean
+		q += d * d
+	}
+	return math.Sqrt(q / float64(len(x)))
+}
+
+// perturbed returns w + N(0, (scale·std(w))²) drawn from rng.
+func perturbed(dst, w []float32, scale float64, rng *rand.Rand) {
+	sd := scale * popStd(w)
+	for i, v := range w {
+		dst[i] = v + float32(rng.NormFloat64()*sd)
+	}
+}
+
+// copies is the number of perturbed forward passes per trial.
+func (o *SweepOptions) copies() int {
+	if o.Against == AgainstCopies {
+		return 2
+	}
+	return 1
+}
+
+// Sweep measures every selected module's importance on the probe batch.
+// Results are ordered by module type (as in o.Modules), then layer.
+func Sweep(m *model.Model, probes model.Batch, o SweepOptions) ([]Importance, error) {
+	if err := o.Validate(m); err != nil {
+		return nil, err
+	}
+	if err := m.Validate(probes); err != nil {
+		return nil, err
+	}
+	if o.Cumulative {
+		return sweepCumulative(m, probes, o)
+	}
+	s := newSweeper(m, probes, o)
+	total := len(o.Modules) * m.Cfg.Layers * o.Trials
+	done := 0
+	var out []Importance
+	for _, typ := range o.Modules {
+		for l := 0; l < m.Cfg.Layers; l++ {
+			imp := Importance{Type: typ, Layer: l}
+			for tr := 0; tr < o.Trials; tr++ {
+				d, err := s.trial(typ, l, tr)
+				if err != nil {
+					return nil, err
+				}
+				imp.Trials = append(imp.Trials, d)
+				done++
+				if o.Progress != nil {
+					o.Progress(done, total)
+				}
+			}
+			imp.Mean, imp.Std = meanStd(imp.Trials)
+			out = append(out, imp)
+		}
+	}
+	return out, nil
+}
+
+func meanStd(x []float64) (float64, float64) {
+	var s float64
+	for _, v := range x {
+		s += v
+	}
+	mean := s / float64(len(x))
+	var q float64
+	for _, v := range x {
+		q += (v - mean) * (v - mean)
+	}
+	return mean, math.Sqrt(q / float64(len(x)))
+}
+
+type sweeper struct {
+	m      *model.Model
+	o      SweepOptions
+	chunks []*chunk
+}
+
+// chunk is a slice of the probe batch small enough for one stacked forward.
+type chunk struct {
+	probes model.Batch
+	ref    []float32   // unperturbed output
+	cache  [][]float32 // input of each layer
+	ws     *model.Workspace
+	big    model.Batch // probes repeated copies() times
+}
+
+func newSweeper(m *model.Model, probes model.Batch, o SweepOptions) *sweeper {
+	s := &sweeper{m: m, o: o}
+	k := o.copies()
+	per := max(1, o.MaxTokens/(k*probes.T)) // sequences per chunk
+	for lo := 0; lo < probes.B; lo += per {
+		hi := min(probes.B, lo+per)
+		s.chunks = append(s.chunks, s.newChunk(sliceBatch(probes, lo, hi)))
+	}
+	return s
+}
+
+func (s *sweeper) newChunk(probes model.Batch) *chunk {
+	m := s.m
+	c := &chunk{probes: probes}
+	ws := m.NewWorkspace(probes.B, probes.T, false, nil)
+	m.Embed(ws, probes, model.FwdOpts{})
+	c.cache = make([][]float32, m.Cfg.Layers)
+	for l := 0; l < m.Cfg.Layers; l++ {
+		c.cache[l] = append([]float32(nil), ws.LayerInput(l)...)
+		m.Layer(ws, l, nil, model.FwdOpts{})
+	}
+	c.ref = s.output(ws, probes)
+	if !s.o.NoCache {
+		c.big = repeatBatch(probes, s.o.copies())
+		c.ws = m.NewWorkspace(c.big.B, c.big.T, false, nil)
+		m.Embed(c.ws, c.big, model.FwdOpts{}) // sets masks and positions for the stacked batch
+	}
+	return c
+}
+
+func sliceBatch(b model.Batch, lo, hi int) model.Batch {
+	T := b.T
+	r := model.Batch{B: hi - lo, T: T, IDs: b.IDs[lo*T : hi*T]}
+	if b.TypeIDs != nil {
+		r.TypeIDs = b.TypeIDs[lo*T : hi*T]
+	}
+	if b.Mask != nil {
+		r.Mask = b.Mask[lo*T : hi*T]
+	}
+	return r
+}
+
+func repeatBatch(b model.Batch, k int) model.Batch {
+	r := model.Batch{B: b.B * k, T: b.T}
+	for i := 0; i < k; i++ {
+		r.IDs = append(r.IDs, b.IDs...)
+		if b.TypeIDs != nil {
+			r.TypeIDs = append(r.TypeIDs, b.TypeIDs...)
+		}
+		if b.Mask != nil {
+			r.Mask = append(r.Mask, b.Mask...)
+		}
+	}
+	return r
+}
+
+// output extracts the compared output of every sequence of the workspace.
+func (s *sweeper) output(ws *model.Workspace, b model.Batch) []float32 {
+	switch s.o.Output {
+	case OutputCLS:
+		return s.m.CLS(ws)
+	case OutputMLM:
+		var rows []int32
+		for i := 0; i < b.B*b.T; i++ {
+			if b.Mask == nil || b.Mask[i] != 0 {
+				rows = append(rows, int32(i))
+			}
+		}
+		logits, _ := s.m.MLMLogits(ws, rows)
+		return logits
+	}
+	return append([]float32(nil), s.m.Pool(ws)...)
+}
+
+// trial runs the perturbed copies of one trial and returns the disagreement:
+// the mean absolute difference over every probe and output dimension.
+func (s *sweeper) trial(typ string, l, tr int) (float64, error) {
+	m := s.m
+	w, b, _, _, _ := m.P.Layers[l].Linear(typ)
+	k := s.o.copies()
+	var pw, pb [][]float32
+	for c := 0; c < k; c++ {
+		rng := noiseRNG(s.o.Seed, typ, l, tr, c)
+		w1 := make([]float32, len(w))
+		perturbed(w1, w, s.o.NoiseScale, rng)
+		b1 := append([]float32(nil), b...)
+		if s.o.BiasNoise {
+			perturbed(b1, b, s.o.NoiseScale, rng)
+		}
+		pw, pb = append(pw, w1), append(pb, b1)
+	}
+	var sum float64
+	var count int
+	for _, ch := range s.chunks {
+		var outs []float32
+		if s.o.NoCache {
+			// Slow path: perturb the weights in place and run everything from the embeddings.
+			ws := m.NewWorkspace(ch.probes.B, ch.probes.T, false, nil)
+			w0, b0 := append([]float32(nil), w...), append([]float32(nil), b...)
+			for c := 0; c < k; c++ {
+				copy(w, pw[c])
+				copy(b, pb[c])
+				m.Encode(ws, ch.probes, nil, model.FwdOpts{})
+				outs = append(outs, s.output(ws, ch.probes)...)
+			}
+			copy(w, w0)
+			copy(b, b0)
+		} else {
+			in := ch.ws.LayerInput(l)
+			n := len(ch.cache[l])
+			for c := 0; c < k; c++ {
+				copy(in[c*n:(c+1)*n], ch.cache[l])
+			}
+			ov := &model.Override{Layer: l, Type: typ, SegRows: ch.probes.B * ch.probes.T, W: pw, Bias: pb}
+			m.RunLayers(ch.ws, l, nil, model.FwdOpts{Override: ov})
+			outs = s.output(ch.ws, ch.big)
+		}
+		var a, bb []float32
+		if k == 2 {
+			h := len(outs) / 2
+			a, bb = outs[:h], outs[h:]
+		} else {
+			a, bb = outs, ch.ref
+		}
+		sum += sumAbsDiff(a, bb)
+		count += len(a)
+	}
+	return sum / float64(count), nil
+}
+
+func sumAbsDiff(a, b []float32) float64 {
+	var s float64
+	for i := range a {
+		s += math.Abs(float64(a[i]) - float64(b[i]))
+	}
+	return s
+}
+
+func meanAbsDiff(a, b []float32) float64 { return sumAbsDiff(a, b) / float64(len(a)) }
+
+// sweepCumulative reproduces the reference notebook: its restore step is a
+// no-op, so every trial perturbs the already-perturbed weights (std of the
+// current tensor) and noise accumulates over trials and layers within one
+// module type. Pristine weights are restored between module types.
+func sweepCumulative(m *model.Model, probes model.Batch, o SweepOptions) ([]Importance, error) {
+	pristine := append([]float32(nil), m.P.Data...)
+	defer copy(m.P.Data, pristine)
+	ws := m.NewWorkspace(probes.B, probes.T, false, nil)
+	s := &sweeper{m: m, o: o}
+	m.Encode(ws, probes, nil, model.FwdOpts{})
+	ref := s.output(ws, probes)
+	total := len(o.Modules) * m.Cfg.Layers * o.Trials
+	done := 0
+	var out []Importance
+	for _, typ := range o.Modules {
+		copy(m.P.Data, pristine)
+		for l := 0; l < m.Cfg.Layers; l++ {
+			imp := Importance{Type: typ, Layer: l}
+			w, b, _, _, _ := m.P.Layers[l].Linear(typ)
+			for tr := 0; tr < o.Trials; tr++ {
+				rng := noiseRNG(o.Seed, typ, l, tr, 0)
+				perturbed(w, w, o.NoiseScale, rng)
+				if o.BiasNoise {
+					perturbed(b, b, o.NoiseScale, rng)
+				}
+				m.Encode(ws, probes, nil, model.FwdOpts{})
+				imp.Trials = append(imp.Trials, meanAbsDiff(s.output(ws, probes), ref))
+				done++
+				if o.Progress != nil {
+					o.Progress(done, total)
+				}
+			}
+			imp.Mean, imp.Std = meanStd(imp.Trials)
+			out = append(out, imp)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,64 @@
+//go:build !purego
+
+package kernels
+
+import "golang.org/x/sys/cpu"
+
+// Implementations available on this CPU, best first.
+var (
+	avx512Impl = &gemmImpl{name: "avx512", mr: 14, nr: 32, nb: 480, mb: 1008, kernel: kernelAVX512, maskedN: true}
+	avx2Impl   = &gemmImpl{name: "avx2", mr: 6, nr: 16, nb: 480, mb: 1008, kernel: kernelAVX2}
+)
+
+var hasAVX512 = cpu.X86.HasAVX512F
+var hasAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+
+// useImpl is the implementation Gemm uses; tests switch it.
+var useImpl = bestImpl()
+
+func bestImpl() *gemmImpl {
+	switch {
+	case hasAVX512:
+		return avx512Impl
+	case hasAVX2:
+		return avx2Impl
+	}
+	return genericImpl
+}
+
+func activeImpl() *gemmImpl { return useImpl }
+
+// availableImpls lists the implementations this CPU can run (for tests).
+func availableImpls() []*gemmImpl {
+	var l []*gemmImpl
+	if hasAVX512 {
+		l = append(l, avx512Impl)
+	}
+	if hasAVX2 {
+		l = append(l, avx2Impl)
+	}
+	return append(l, genericImpl)
+}
+
+type asmKernel func(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask uint32)
+
+var kern512 = [...]asmKernel{nil, sgemmAVX512x1, sgemmAVX512x2, sgemmAVX512x3, sgemmAVX512x4, sgemmAVX512x5,
+	sgemmAVX512x6, sgemmAVX512x7, sgemmAVX512x8, sgemmAVX512x9, sgemmAVX512x10, sgemmAVX512x11,
+	sgemmAVX512x12, sgemmAVX512x13, sgemmAVX512x14}
+
+var kern256 = [...]asmKernel{nil, sgemmAVX2x1, sgemmAVX2x2, sgemmAVX2x3, sgemmAVX2x4, sgemmAVX2x5, sgemmAVX2x6}
+
+func kernelAVX512(rows, cols, kc int, a []float32, as int, b []float32, bs int, c []float32, ldc int, alpha, beta float32) {
+	// Bounds of everything the kernel touches (it reads only cols columns).
+	_ = a[(kc-1)*as+rows-1]
+	_ = b[(kc-1)*bs+cols-1]
+	_ = c[(rows-1)*ldc+cols-1]
+	kern512[rows](kc, &a[0], as, &b[0], bs, &c[0], ldc, alpha, beta, uint32(uint64(1)<<cols-1))
+}
+
+func kernelAVX2(rows, cols, kc int, a []float32, as int, b []float32, bs int, c []float32, ldc int, alpha, beta float32) {
+	_ = a[(kc-1)*as+rows-1]
+	_ = b[(kc-1)*bs+15]
+	_ = c[(rows-1)*ldc+15]
+	kern256[rows](kc, &a[0], as, &b[0], bs, &c[0], ldc, alpha, beta, 0)
+}

@@ -1,0 +1,254 @@
+package kernels
+
+import (
+	"sync"
+	"unsafe"
+)
+
+// kcBlock is the depth of one k block, the same for every implementation and
+// thread count: C elements are updated once per block, so this fixes the
+// float32 summation order (and makes the AVX-512 and AVX2 paths agree bit for
+// bit).
+const kcBlock = 384
+
+// gemmImpl is one micro-kernel with its blocking.
+type gemmImpl struct {
+	name   string
+	mr, nr int // register tile
+	nb     int // columns of op(B) packed per L2 block (multiple of nr)
+	mb     int // rows of op(A) packed per shared block (multiple of mr)
+	// kernel computes a tile of at most mr×nr as described in
+	// _gen/main.go: C[i][j] = alpha*Σ_p a[i+p*as]·b[p*bs+j] + beta*C[i][j],
+	// C[i][j] = c[i*ldc+j], i < rows, j < cols, p < kc (kc ≥ 1).
+	kernel func(rows, cols, kc int, a []float32, as int, b []float32, bs int, c []float32, ldc int, alpha, beta float32)
+	// maskedN: the kernel reads only cols columns of B and writes only cols
+	// columns of C. Otherwise it needs nr readable B columns and the driver
+	// passes column edges through a scratch tile.
+	maskedN bool
+}
+
+// run computes g on t threads (t ≥ 1) with im.
+func (g *gemmArgs) run(im *gemmImpl, t int) {
+	if g.k == 0 || g.alpha == 0 {
+		g.scaleC()
+		return
+	}
+	nPanels := (g.n + im.nr - 1) / im.nr
+	mPanels := (g.m + im.mr - 1) / im.mr
+	if t > 1 && nPanels < 2*t && mPanels >= 2*nPanels {
+		// Tall and thin: give each thread whole rows (its own A and B blocks).
+		if t > mPanels {
+			t = mPanels
+		}
+		parallel(t, func(w int) {
+			r0 := mPanels * w / t * im.mr
+			r1 := min(mPanels*(w+1)/t*im.mr, g.m)
+			sub := *g
+			sub.m = r1 - r0
+			if g.transA {
+				sub.a = g.a[r0:]
+			} else {
+				sub.a = g.a[r0*g.lda:]
+			}
+			sub.c = g.c[r0*g.ldc:]
+			sub.blocked(im, 1)
+		})
+		return
+	}
+	if t > nPanels {
+		t = nPanels
+	}
+	g.blocked(im, t)
+}
+
+// blocked is the BLIS loop nest with the roles of A and B swapped for
+// row-major C: for each mb×kc block of op(A) (packed once, by all threads),
+// each thread walks its share of the columns in nb-wide kc×nb blocks of op(B)
+// (packed into its own buffer, L2-resident), and for each mr-row micro-panel
+// of A (L1-resident) sweeps the nr-column micro-panels of B.
+func (g *gemmArgs) blocked(im *gemmImpl, t int) {
+	m, n, k := g.m, g.n, g.k
+	mr, nr := im.mr, im.nr
+	nPanels := (n + nr - 1) / nr
+
+	// Operands already laid out as the kernel wants them are used in place
+	// when they are small enough to stay in cache unpacked.
+	small := m*k <= 128*1024 && k*n <= 128*1024
+	packA := !g.transA || !small
+	packB := g.transB || !small || (!im.maskedN && n%nr != 0)
+
+	mb := min(im.mb, (m+mr-1)/mr*mr)
+	kb := min(kcBlock, k)
+	var abuf []float32
+	var apool *[]float32
+	if packA {
+		apool, abuf = getBuf(mb * kb)
+		defer putBuf(apool)
+	}
+	bpools := make([]*[]float32, t)
+	bbufs := make([][]float32, t)
+	nb := min(im.nb, (n+nr-1)/nr*nr)
+	if packB {
+		for w := range t {
+			bpools[w], bbufs[w] = getBuf(nb * kb)
+		}
+		defer func() {
+			for _, p := range bpools {
+				putBuf(p)
+			}
+		}()
+	}
+
+	for ic := 0; ic < m; ic += mb {
+		mc := min(mb, m-ic)
+		aPanels := (mc + mr - 1) / mr
+		for pc := 0; pc < k; pc += kcBlock {
+			kc := min(kcBlock, k-pc)
+			beta := float32(1)
+			if pc == 0 {
+				beta = g.beta
+			}
+			// A source: packed panels (stride mr) or op(A) in place (stride lda).
+			aSrc, aStride, aPanelStep := abuf, mr, mr*kc
+			if packA {
+				parallel(min(t, aPanels), func(w int) {
+					tt := min(t, aPanels)
+					q0, q1 := aPanels*w/tt, aPanels*(w+1)/tt
+					for q := q0; q < q1; q++ {
+						g.packA(abuf[q*mr*kc:(q+1)*mr*kc], ic+q*mr, min(mr, m-ic-q*mr), pc, kc, mr)
+					}
+				})
+			} else {
+				aSrc, aStride, aPanelStep = g.a[pc*g.lda+ic:], g.lda, mr
+			}
+			parallel(t, func(w int) {
+				j0 := nPanels * w / t * nr
+				j1 := min(nPanels*(w+1)/t*nr, n)
+				var scratch [16 * 32]float32
+				for jc := j0; jc < j1; jc += nb {
+					nc := min(nb, j1-jc)
+					bSrc, bStride, bPanelStep := bbufs[w], nr, nr*kc
+					if packB {
+						g.packB(bSrc, jc, nc, pc, kc, nr)
+					} else {
+						bSrc, bStride, bPanelStep = g.b[pc*g.ldb+jc:], g.ldb, nr
+					}
+					for q := 0; q < aPanels; q++ {
+						i := ic + q*mr
+						rows := min(mr, m-i)
+						ap := aSrc[q*aPanelStep:]
+						for jr := 0; jr < nc; jr += nr {
+							cols := min(nr, nc-jr)
+							bp := bSrc[jr/nr*bPanelStep:]
+							coff := i*g.ldc + jc + jr
+							if cols == nr || im.maskedN {
+								im.kernel(rows, cols, kc, ap, aStride, bp, bStride, g.c[coff:], g.ldc, g.alpha, beta)
+								continue
+							}
+							// Column edge: run the full-width kernel on a copy.
+							for r := 0; r < rows; r++ {
+								copy(scratch[r*nr:r*nr+cols], g.c[coff+r*g.ldc:coff+r*g.ldc+cols])
+							}
+							im.kernel(rows, nr, kc, ap, aStride, bp, bStride, scratch[:], nr, g.alpha, beta)
+							for r := 0; r < rows; r++ {
+								copy(g.c[coff+r*g.ldc:coff+r*g.ldc+cols], scratch[r*nr:r*nr+cols])
+							}
+						}
+					}
+				}
+			})
+		}
+	}
+}
+
+// packA copies rows [i0, i0+rows) × cols [p0, p0+kc) of op(A) into dst as
+// dst[p*mr+i], zero-filling rows rows..mr-1.
+func (g *gemmArgs) packA(dst []float32, i0, rows, p0, kc, mr int) {
+	dst = dst[:kc*mr]
+	if g.transA {
+		// op(A)(i,p) = a[p*lda+i]: each p is a contiguous run of rows.
+		for p := 0; p < kc; p++ {
+			src := g.a[(p0+p)*g.lda+i0 : (p0+p)*g.lda+i0+rows]
+			d := dst[p*mr : p*mr+mr]
+			copy(d, src)
+			clear(d[rows:])
+		}
+		return
+	}
+	if packATransposeAsm != nil && rows == mr && packATransposeAsm(dst, g.a[i0*g.lda+p0:], g.lda, kc, mr) {
+		return
+	}
+	for r := 0; r < rows; r++ {
+		src := g.a[(i0+r)*g.lda+p0 : (i0+r)*g.lda+p0+kc]
+		d := dst[r:]
+		for p, v := range src {
+			d[p*mr] = v
+		}
+	}
+	for r := rows; r < mr; r++ {
+		for p := 0; p < kc; p++ {
+			dst[p*mr+r] = 0
+		}
+	}
+}
+
+// packB copies rows [p0, p0+kc) × cols [j0, j0+nc) of op(B) into nr-wide
+// panels: panel q holds dst[q*nr*kc + p*nr + j], zero-filled past nc.
+func (g *gemmArgs) packB(dst []float32, j0, nc, p0, kc, nr int) {
+	for q := 0; q*nr < nc; q++ {
+		cols := min(nr, nc-q*nr)
+		d := dst[q*nr*kc : (q+1)*nr*kc]
+		jq := j0 + q*nr
+		if !g.transB {
+			for p := 0; p < kc; p++ {
+				row := d[p*nr : p*nr+nr]
+				copy(row, g.b[(p0+p)*g.ldb+jq:(p0+p)*g.ldb+jq+cols])
+				clear(row[cols:])
+			}
+			continue
+		}
+		// op(B)(p,j) = b[j*ldb+p]: transpose.
+		if packBTransposeAsm != nil && cols == nr && packBTransposeAsm(d, g.b[jq*g.ldb+p0:], g.ldb, kc, nr) {
+			continue
+		}
+		for j := 0; j < cols; j++ {
+			src := g.b[(jq+j)*g.ldb+p0 : (jq+j)*g.ldb+p0+kc]
+			dd := d[j:]
+			for p, v := range src {
+				dd[p*nr] = v
+			}
+		}
+		for j := cols; j < nr; j++ {
+			for p := 0; p < kc; p++ {
+				d[p*nr+j] = 0
+			}
+		}
+	}
+}
+
+// Optional assembly transposing packers (nil, or false when they cannot
+// handle the case): dst[p*w+i] = src[i*ld+p] for i < w, p < kc.
+var (
+	packATransposeAsm func(dst, src []float32, ld, kc, w int) bool
+	packBTransposeAsm func(dst, src []float32, ld, kc, w int) bool
+)
+
+// Packing buffers come from a pool; each is aligned to 64 bytes.
+var bufPool sync.Pool
+
+func getBuf(n int) (*[]float32, []float32) {
+	p, _ := bufPool.Get().(*[]float32)
+	if p == nil || cap(*p) < n+16 {
+		s := make([]float32, n+16)
+		p = &s
+	}
+	s := (*p)[:cap(*p)]
+	off := int((64 - uintptr(unsafe.Pointer(&s[0]))%64) % 64 / 4)
+	return p, s[off : off+n]
+}
+
+func putBuf(p *[]float32) {
+	if p != nil {
+		bufPool.Put(p)
+	}
+}
