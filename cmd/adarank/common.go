@@ -63,3 +63,11 @@ func makeBatch(tok *tokenizer.Tokenizer, texts []string, opt tokenizer.Options) 
 	}
 	return b, encs, nil
 }
+
+// openModelOrDefault loads dir, or the embedded default model when dir is empty.
+func openModelOrDefault(dir string) (*model.Model, *tokenizer.Tokenizer, error) {
+	if dir == "" {
+		return openDefaultModel()
+	}
+	return openModel(dir)
+}

@@ -117,7 +117,7 @@ func predictMain(args []string, stdout io.Writer) error {
 	probeTask := fs.String("probe-task", "", "take probes from a task's training split ("+strings.Join(data.TaskNames(), ", ")+")")
 	dataDir := fs.String("data", "", "data folder for --probe-task")
 	probeN := fs.Int("probe-n", 64, "number of task probes")
-	maxLen := fs.Int("max-len", 128, "maximum tokens per probe")
+	maxLen := fs.Int("max-len", 0, "maximum tokens per probe (0 = min(128, the model's maximum))")
 	noCache := fs.Bool("no-cache", false, "recompute all layers for every perturbation (slow; for checking the cache)")
 	outDir := fs.String("out", "", "folder for ranks.json, rank_pattern.json and importance.svg")
 	asJSON := fs.Bool("json", false, "print the report as JSON instead of a table")
@@ -149,6 +149,9 @@ func predictMain(args []string, stdout io.Writer) error {
 	texts, probeDesc, err := loadProbes(*probeFile, *probeTask, *dataDir, *probeN, *seed)
 	if err != nil {
 		return err
+	}
+	if *maxLen == 0 {
+		*maxLen = min(128, m.Cfg.MaxSeqLen())
 	}
 	if *maxLen < 2 || *maxLen > m.Cfg.MaxSeqLen() {
 		return fmt.Errorf("--max-len %d outside 2..%d", *maxLen, m.Cfg.MaxSeqLen())

@@ -88,7 +88,7 @@ func TestF16RoundingTies(t *testing.T) {
 	}
 }
 
-// nearestEven picks the nearest of sorted finite candidate values (with their
+// nearestHalf picks the nearest of sorted finite candidate values (with their
 // encodings) to x, ties to the even encoding, as a slow reference.
 func nearestHalf(x float64, vals []float64, codes []uint16) uint16 {
 	i := sort.SearchFloat64s(vals, x)

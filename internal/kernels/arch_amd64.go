@@ -62,3 +62,36 @@ func kernelAVX2(rows, cols, kc int, a []float32, as int, b []float32, bs int, c 
 	_ = c[(rows-1)*ldc+15]
 	kern256[rows](kc, &a[0], as, &b[0], bs, &c[0], ldc, alpha, beta, 0)
 }
+
+func init() {
+	if hasAVX512 {
+		packATransposeAsm = packTransposeAVX512
+		packBTransposeAsm = packTransposeAVX512
+	}
+}
+
+// packTransposeAVX512 does dst[p*w+i] = src[i*ld+p] for i < w, p < kc, for
+// the AVX-512 tile widths (w = 14 for A, 32 for B); false for other widths.
+func packTransposeAVX512(dst, src []float32, ld, kc, w int) bool {
+	if w != 14 && w != 32 {
+		return false
+	}
+	_ = dst[kc*w-1]
+	_ = src[(w-1)*ld+kc-1]
+	full := kc / 16 * 16
+	if full > 0 {
+		if w == 14 {
+			packT14AVX512(&dst[0], &src[0], ld, kc/16)
+		} else {
+			packT16AVX512(&dst[0], &src[0], ld, kc/16)
+			packT16AVX512(&dst[16], &src[16*ld], ld, kc/16)
+		}
+	}
+	for i := 0; i < w; i++ {
+		row := src[i*ld : i*ld+kc]
+		for p := full; p < kc; p++ {
+			dst[p*w+i] = row[p]
+		}
+	}
+	return true
+}

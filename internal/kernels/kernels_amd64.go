@@ -63,3 +63,9 @@ func sgemmAVX2x5(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc
 
 // sgemmAVX2x6 is the AVX2 SGEMM micro-kernel for a 6×16 tile (see gen/main.go).
 func sgemmAVX2x6(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+
+// packT14AVX512 packs 14 rows of src (row stride ld) transposed into dst with row stride 14, 16 columns per chunk.
+func packT14AVX512(dst *float32, src *float32, ld int, chunks int)
+
+// packT16AVX512 packs 16 rows of src (row stride ld) transposed into dst with row stride 32, 16 columns per chunk.
+func packT16AVX512(dst *float32, src *float32, ld int, chunks int)

@@ -91,7 +91,10 @@ func (stripAccentsNormalizer) normalize(s string) string {
 }
 
 // unicodeNormalizer is one of HF's NFC/NFD/NFKC/NFKD normalizers.
-type unicodeNormalizer struct{ form norm.Form }
+type unicodeNormalizer struct {
+	name string // "NFD", "NFC", "NFKD" or "NFKC"
+	form norm.Form
+}
 
 func (u unicodeNormalizer) normalize(s string) string { return u.form.String(s) }
 

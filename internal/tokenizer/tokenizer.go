@@ -39,8 +39,8 @@ type Tokenizer struct {
 	post    *template    // nil: no special tokens
 	decoder decoderKind
 
-	added      []AddedToken    // in tokenizer.json order
-	addedByID  map[int32]int   // id -> index in added
+	added      []AddedToken  // in tokenizer.json order
+	addedByID  map[int32]int // id -> index in added
 	addedByStr map[string]int32
 	rawMatch   *addedMatcher // tokens with Normalized == false, matched on raw text
 	normMatch  *addedMatcher // tokens with Normalized == true, matched on normalized text
@@ -49,9 +49,6 @@ type Tokenizer struct {
 
 	special        specialIDs
 	modelMaxLength int
-
-	// Settings kept so that the tokenizer can be saved again (see save.go).
-	cfg savedConfig
 }
 
 type specialIDs struct{ pad, unk, cls, sep, mask int32 }

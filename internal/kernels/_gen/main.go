@@ -247,6 +247,82 @@ func ymm(i int) VecPhysical {
 	return []VecPhysical{Y0, Y1, Y2, Y3, Y4, Y5, Y6, Y7, Y8, Y9, Y10, Y11, Y12, Y13, Y14, Y15}[i]
 }
 
-// packAAVX512 and vectorKernels are filled in below.
-func packAAVX512()   {}
+// packAAVX512 writes the transposing packers: dst[p*w+i] = src[i*ld+p] for
+// i < rows, p < 16*chunks, 16 p at a time through a 16×16 in-register
+// transpose.
+func packAAVX512() {
+	transposePack("packT14AVX512", 14, 14)
+	transposePack("packT16AVX512", 16, 32)
+}
+
+func transposePack(name string, rows, w int) {
+	TEXT(name, NOSPLIT, "func(dst *float32, src *float32, ld int, chunks int)")
+	Doc(fmt.Sprintf("%s packs %d rows of src (row stride ld) transposed into dst with row stride %d, 16 columns per chunk.", name, rows, w))
+	dst, src, ld, n := RDI, RSI, RDX, RCX
+	Load(Param("dst"), dst)
+	Load(Param("src"), src)
+	Load(Param("ld"), ld)
+	SHLQ(U8(2), ld)
+	Load(Param("chunks"), n)
+	MOVL(U32(1<<rows-1), R9L)
+	KMOVW(R9L, K1)
+	TESTQ(n, n)
+	JZ(LabelRef(name + "_done"))
+	Label(name + "_loop")
+	MOVQ(src, R8)
+	for i := 0; i < 16; i++ {
+		if i < rows {
+			VMOVUPS(Mem{Base: R8}, zmm(i))
+			if i < rows-1 {
+				ADDQ(ld, R8)
+			}
+		} else {
+			VPXORD(zmm(i), zmm(i), zmm(i))
+		}
+	}
+	// Stage 1: interleave 32-bit elements of row pairs.
+	for i := 0; i < 16; i += 2 {
+		VUNPCKLPS(zmm(i+1), zmm(i), zmm(16+i))
+		VUNPCKHPS(zmm(i+1), zmm(i), zmm(16+i+1))
+	}
+	// Stage 2: interleave 64-bit pairs: u[4g+q] holds rows 4g..4g+3 at p = q+4L in lane L.
+	for g := 0; g < 4; g++ {
+		t := 16 + 4*g
+		VUNPCKLPD(zmm(t+2), zmm(t), zmm(4*g+0))
+		VUNPCKHPD(zmm(t+2), zmm(t), zmm(4*g+1))
+		VUNPCKLPD(zmm(t+3), zmm(t+1), zmm(4*g+2))
+		VUNPCKHPD(zmm(t+3), zmm(t+1), zmm(4*g+3))
+	}
+	// Stages 3-4: 4×4 transpose of 128-bit lanes across the groups.
+	for q := 0; q < 4; q++ {
+		a, b, c, d := Z16, Z17, Z18, Z19
+		VSHUFF32X4(U8(0x44), zmm(4+q), zmm(q), a)
+		VSHUFF32X4(U8(0x44), zmm(12+q), zmm(8+q), b)
+		VSHUFF32X4(U8(0xEE), zmm(4+q), zmm(q), c)
+		VSHUFF32X4(U8(0xEE), zmm(12+q), zmm(8+q), d)
+		outs := []struct {
+			x, y VecPhysical
+			imm  uint8
+			p    int
+		}{{a, b, 0x88, q}, {a, b, 0xDD, q + 4}, {c, d, 0x88, q + 8}, {c, d, 0xDD, q + 12}}
+		for k, o := range outs {
+			r := zmm(20 + k)
+			VSHUFF32X4(U8(o.imm), o.y, o.x, r)
+			if rows == 16 {
+				VMOVUPS(r, Mem{Base: dst, Disp: 4 * w * o.p})
+			} else {
+				VMOVUPS(r, K1, Mem{Base: dst, Disp: 4 * w * o.p})
+			}
+		}
+	}
+	ADDQ(U32(64), src)
+	ADDQ(U32(64*w), dst)
+	DECQ(n)
+	JNZ(LabelRef(name + "_loop"))
+	Label(name + "_done")
+	VZEROUPPER()
+	RET()
+}
+
+// vectorKernels is filled in below.
 func vectorKernels() {}

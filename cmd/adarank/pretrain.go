@@ -1,0 +1,122 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/adarank/adarank/internal/hf"
+	"github.com/adarank/adarank/internal/model"
+	"github.com/adarank/adarank/internal/pretrain"
+	"github.com/adarank/adarank/internal/report"
+	"github.com/adarank/adarank/internal/tokenizer"
+)
+
+func init() {
+	register("pretrain", "pretrain a BERT-style encoder with masked language modelling", pretrainMain)
+}
+
+// readModelConfig reads a (possibly partial) config.json; vocab_size comes
+// from the tokenizer when absent.
+func readModelConfig(path string, vocab int) (model.Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return model.Config{}, err
+	}
+	var raw map[string]any
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return model.Config{}, fmt.Errorf("%s: %w", path, err)
+	}
+	if _, ok := raw["model_type"]; !ok {
+		raw["model_type"] = "bert"
+	}
+	if v, ok := raw["vocab_size"]; !ok || v == float64(0) {
+		raw["vocab_size"] = vocab
+	}
+	b, _ = json.Marshal(raw)
+	hc, err := hf.ParseConfig(b)
+	if err != nil {
+		return model.Config{}, fmt.Errorf("%s: %w", path, err)
+	}
+	c, err := model.FromHF(hc)
+	if err != nil {
+		return model.Config{}, fmt.Errorf("%s: %w", path, err)
+	}
+	if c.Vocab < vocab {
+		return model.Config{}, fmt.Errorf("%s: vocab_size %d is smaller than the tokenizer's %d tokens", path, c.Vocab, vocab)
+	}
+	c.HasMLM = true
+	c.HasPooler = false
+	return c, nil
+}
+
+func pretrainMain(args []string) error {
+	fs := flag.NewFlagSet("pretrain", flag.ContinueOnError)
+	corpus := fs.String("corpus", "", "comma-separated folders of .txt/.txt.gz prose (required)")
+	heldout := fs.String("heldout", "", "folder of held-out text for MLM loss and accuracy")
+	dataDir := fs.String("data", "", "also train on the training splits of the classification tasks in this folder (never test splits)")
+	cfgPath := fs.String("config", "", "model config JSON (hidden_size, num_hidden_layers, num_attention_heads, intermediate_size, max_position_embeddings; required)")
+	tokDir := fs.String("tokenizer", "", "tokenizer folder (vocab.txt / tokenizer.json; required)")
+	out := fs.String("out", "", "output folder: checkpoint/, metrics.jsonl and model/ (required)")
+	steps := fs.Int("steps", 10000, "optimizer steps")
+	batch := fs.Int("batch", 32, "sequences per step")
+	seqLen := fs.Int("seq-len", 128, "tokens per packed sequence")
+	lr := fs.Float64("lr", 5e-4, "peak learning rate")
+	warmup := fs.Int("warmup", 0, "warm-up steps (default 5% of --steps)")
+	seed := fs.Uint64("seed", 1, "seed for initialisation, data order, masking and dropout")
+	maxTokens := fs.Int("max-tokens", 30_000_000, "cap on corpus tokens read")
+	maxMin := fs.Float64("max-minutes", 0, "stop after this many minutes (checkpointed; rerun the same command to continue)")
+	saveMin := fs.Float64("save-every-min", 3, "checkpoint interval in minutes")
+	evalEvery := fs.Int("eval-every", 500, "held-out evaluation interval in steps")
+	dtype := fs.String("dtype", "F32", "storage type of the exported weights: F32, BF16 or F16")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *corpus == "" || *cfgPath == "" || *tokDir == "" || *out == "" {
+		return fmt.Errorf("--corpus, --config, --tokenizer and --out are required")
+	}
+	tok, err := tokenizer.Load(*tokDir)
+	if err != nil {
+		return err
+	}
+	cfg, err := readModelConfig(*cfgPath, tok.VocabSize())
+	if err != nil {
+		return err
+	}
+	m, err := model.NewRandom(cfg, *seed, 0.02)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		return err
+	}
+	o := pretrain.Options{Corpus: strings.Split(*corpus, ","), Heldout: *heldout, DataDir: *dataDir, SeqLen: *seqLen,
+		Batch: *batch, Steps: *steps, Warmup: *warmup, LR: *lr, Seed: *seed, MaxTokens: *maxTokens,
+		MaxTime: time.Duration(*maxMin * float64(time.Minute)), SaveEvery: time.Duration(*saveMin * float64(time.Minute)),
+		EvalEvery: *evalEvery, Out: *out, Log: os.Stderr}
+	tr, err := pretrain.New(m, tok, o)
+	if err != nil {
+		return err
+	}
+	st, err := tr.Run()
+	if err != nil {
+		return err
+	}
+	if st.Step < *steps {
+		fmt.Printf("stopped at step %d of %d; run the same command again to continue\n", st.Step, *steps)
+		return nil
+	}
+	dir := filepath.Join(*out, "model")
+	if err := tr.Export(dir, *tokDir, *dtype); err != nil {
+		return err
+	}
+	if err := report.WriteJSON(filepath.Join(dir, "training.json"), map[string]any{"state": st, "options": o, "config": cfg}); err != nil {
+		return err
+	}
+	fmt.Printf("wrote %s (%d steps, %d tokens seen)\n", dir, st.Step, st.TokensSeen)
+	return nil
+}

@@ -1,0 +1,16 @@
+package kernels
+
+import "testing"
+
+func BenchmarkKernel512(b *testing.B) {
+	kc := 384
+	a := make([]float32, 14*kc)
+	bb := make([]float32, 32*kc*15)
+	c := make([]float32, 14*32*15)
+	for i := 0; i < b.N; i++ {
+		for j := 0; j < 15; j++ {
+			kernelAVX512(14, 32, kc, a, 14, bb[j*32*kc:], 32, c[j*32:], 32*15, 1, 1)
+		}
+	}
+	b.ReportMetric(2*14*32*float64(kc)*15*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+}

@@ -1,0 +1,44 @@
+package optim
+
+import (
+	"math"
+	"testing"
+)
+
+// Two AdamW steps on one parameter, checked against the closed form
+// computed by hand in float64 (torch.optim.AdamW semantics).
+func TestAdamWMatchesReference(t *testing.T) {
+	o := AdamW{Beta1: 0.9, Beta2: 0.999, Eps: 1e-8}
+	p, m, v := []float32{1}, []float32{0}, []float32{0}
+	lr, wd := 0.1, 0.01
+	want := 1.0
+	mw, vw := 0.0, 0.0
+	for step, g := range []float64{0.5, -0.25} {
+		o.Begin()
+		o.Update(p, []float32{float32(g)}, m, v, lr, wd)
+		mw = 0.9*mw + 0.1*g
+		vw = 0.999*vw + 0.001*g*g
+		mh := mw / (1 - math.Pow(0.9, float64(step+1)))
+		vh := vw / (1 - math.Pow(0.999, float64(step+1)))
+		want = want*(1-lr*wd) - lr*mh/(math.Sqrt(vh)+1e-8)
+	}
+	if math.Abs(float64(p[0])-want) > 1e-6 {
+		t.Fatalf("AdamW: got %.8f want %.8f", p[0], want)
+	}
+}
+
+func TestClipAndSchedule(t *testing.T) {
+	g := []float32{3, 4}
+	if n := ClipByGlobalNorm(1, g); math.Abs(n-5) > 1e-9 || math.Abs(GlobalNorm(g)-1) > 1e-5 {
+		t.Fatalf("clip: norm %v, after %v", n, GlobalNorm(g))
+	}
+	if lr := LinearWarmupDecay(1, 0, 10, 110); math.Abs(lr-0.1) > 1e-12 {
+		t.Fatalf("warm-up lr %v", lr)
+	}
+	if lr := LinearWarmupDecay(1, 60, 10, 110); math.Abs(lr-0.5) > 1e-12 {
+		t.Fatalf("decay lr %v", lr)
+	}
+	if lr := LinearWarmupDecay(1, 110, 10, 110); lr != 0 {
+		t.Fatalf("final lr %v", lr)
+	}
+}
