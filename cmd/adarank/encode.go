@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 
+	"github.com/adarank/adarank/internal/hf"
 	"github.com/adarank/adarank/internal/model"
 	"github.com/adarank/adarank/internal/tokenizer"
 )
@@ -25,6 +26,7 @@ func encodeMain(args []string, stdin io.Reader, stdout io.Writer) error {
 	maxLen := fs.Int("max-len", 0, "maximum tokens per text including special tokens (0 = the model's maximum)")
 	batch := fs.Int("batch", 16, "texts per forward batch")
 	noTrunc := fs.Bool("no-truncate", false, "fail on texts longer than --max-len instead of truncating them")
+	dump := fs.String("dump", "", "also write all inputs and outputs of the whole input (one padded batch) to this safetensors file (for parity checks)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -59,9 +61,13 @@ func encodeMain(args []string, stdin io.Reader, stdout io.Writer) error {
 		texts = texts[:0]
 		return nil
 	}
+	var all []string
 	for in.Scan() {
 		line++
 		texts = append(texts, in.Text())
+		if *dump != "" {
+			all = append(all, in.Text())
+		}
 		if len(texts) == *batch {
 			if err := flush(); err != nil {
 				return err
@@ -74,7 +80,54 @@ func encodeMain(args []string, stdin io.Reader, stdout io.Writer) error {
 	if err := flush(); err != nil {
 		return err
 	}
+	if *dump != "" {
+		if err := dumpOutputs(m, tok, all, opt, *dump); err != nil {
+			return err
+		}
+	}
 	return out.Flush()
+}
+
+// dumpOutputs writes ids, mask, type ids and every output of one padded batch.
+func dumpOutputs(m *model.Model, tok *tokenizer.Tokenizer, texts []string, opt tokenizer.Options, path string) error {
+	if len(texts) == 0 {
+		return fmt.Errorf("--dump: no input texts")
+	}
+	b, _, err := makeBatch(tok, texts, opt)
+	if err != nil {
+		return err
+	}
+	if err := m.Validate(b); err != nil {
+		return err
+	}
+	ws := m.NewWorkspace(b.B, b.T, false, nil)
+	m.Encode(ws, b, nil, model.FwdOpts{})
+	H := m.Cfg.Hidden
+	i64 := func(x []int32) []int64 {
+		o := make([]int64, len(x))
+		for i, v := range x {
+			o[i] = int64(v)
+		}
+		return o
+	}
+	ts := []hf.WTensor{
+		{Name: "input_ids", Shape: []int{b.B, b.T}, I64: i64(b.IDs), DType: "I64"},
+		{Name: "attention_mask", Shape: []int{b.B, b.T}, I64: i64(b.Mask), DType: "I64"},
+		{Name: "token_type_ids", Shape: []int{b.B, b.T}, I64: i64(b.TypeIDs), DType: "I64"},
+		{Name: "last_hidden_state", Shape: []int{b.B, b.T, H}, F32: append([]float32(nil), ws.Hidden()...)},
+		{Name: "cls", Shape: []int{b.B, H}, F32: m.CLS(ws)},
+	}
+	if m.Cfg.HasPooler {
+		ts = append(ts, hf.WTensor{Name: "pooler_output", Shape: []int{b.B, H}, F32: append([]float32(nil), m.Pool(ws)...)})
+	}
+	if m.Cfg.HasMLM {
+		logits, err := m.MLMLogits(ws, nil)
+		if err != nil {
+			return err
+		}
+		ts = append(ts, hf.WTensor{Name: "mlm_logits", Shape: []int{b.B, b.T, m.Cfg.Vocab}, F32: logits})
+	}
+	return hf.WriteSafetensors(path, ts, map[string]string{"tool": "adarank encode --dump"})
 }
 
 // encodeBatch tokenizes, runs the encoder and writes one JSON object per text.

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"sort"
 )
 
@@ -49,7 +50,14 @@ func main() {
 		usage()
 		os.Exit(2)
 	}
+	if p := os.Getenv("ADARANK_CPUPROFILE"); p != "" {
+		if f, err := os.Create(p); err == nil {
+			pprof.StartCPUProfile(f)
+			defer pprof.StopCPUProfile()
+		}
+	}
 	if err := c.run(os.Args[2:]); err != nil {
+		pprof.StopCPUProfile()
 		if errors.Is(err, flag.ErrHelp) {
 			return // -h: the command printed its usage
 		}

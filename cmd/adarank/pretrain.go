@@ -106,10 +106,7 @@ func pretrainMain(args []string) error {
 	if err != nil {
 		return err
 	}
-	if st.Step < *steps {
-		fmt.Printf("stopped at step %d of %d; run the same command again to continue\n", st.Step, *steps)
-		return nil
-	}
+	// The model is exported at every stop; training.json says how far it got.
 	dir := filepath.Join(*out, "model")
 	if err := tr.Export(dir, *tokDir, *dtype); err != nil {
 		return err
@@ -117,6 +114,9 @@ func pretrainMain(args []string) error {
 	if err := report.WriteJSON(filepath.Join(dir, "training.json"), map[string]any{"state": st, "options": o, "config": cfg}); err != nil {
 		return err
 	}
-	fmt.Printf("wrote %s (%d steps, %d tokens seen)\n", dir, st.Step, st.TokensSeen)
+	fmt.Printf("wrote %s (step %d of %d, %d tokens seen)\n", dir, st.Step, *steps, st.TokensSeen)
+	if st.Step < *steps {
+		fmt.Printf("stopped early; run the same command again to continue from the checkpoint\n")
+	}
 	return nil
 }

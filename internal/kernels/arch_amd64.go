@@ -6,8 +6,8 @@ import "golang.org/x/sys/cpu"
 
 // Implementations available on this CPU, best first.
 var (
-	avx512Impl = &gemmImpl{name: "avx512", mr: 14, nr: 32, nb: 480, mb: 1008, kernel: kernelAVX512, maskedN: true}
-	avx2Impl   = &gemmImpl{name: "avx2", mr: 6, nr: 16, nb: 480, mb: 1008, kernel: kernelAVX2}
+	avx512Impl = &gemmImpl{name: "avx512", mr: 14, nr: 32, nb: 480, kernel: kernelAVX512, maskedN: true}
+	avx2Impl   = &gemmImpl{name: "avx2", mr: 6, nr: 16, nb: 480, kernel: kernelAVX2}
 )
 
 var hasAVX512 = cpu.X86.HasAVX512F
@@ -94,4 +94,12 @@ func packTransposeAVX512(dst, src []float32, ld, kc, w int) bool {
 		}
 	}
 	return true
+}
+
+func init() {
+	if hasAVX2 {
+		dotAsm, sumAsm, maxAsm = dotAVX2, sumAVX2, maxAVX2
+		axpyAsm, scaleAsm = axpyAVX2, scaleAVX2
+		expAsm, tanhAsm, geluErfAsm = expAVX2, tanhAVX2, geluErfAVX2
+	}
 }

@@ -16,7 +16,6 @@ type gemmImpl struct {
 	name   string
 	mr, nr int // register tile
 	nb     int // columns of op(B) packed per L2 block (multiple of nr)
-	mb     int // rows of op(A) packed per shared block (multiple of mr)
 	// kernel computes a tile of at most mr×nr as described in
 	// _gen/main.go: C[i][j] = alpha*Σ_p a[i+p*as]·b[p*bs+j] + beta*C[i][j],
 	// C[i][j] = c[i*ldc+j], i < rows, j < cols, p < kc (kc ≥ 1).
@@ -61,11 +60,16 @@ func (g *gemmArgs) run(im *gemmImpl, t int) {
 	g.blocked(im, t)
 }
 
+// aPackCap bounds the packed copy of A (floats) made before the threads start.
+const aPackCap = 4 << 20
+
 // blocked is the BLIS loop nest with the roles of A and B swapped for
-// row-major C: for each mb×kc block of op(A) (packed once, by all threads),
-// each thread walks its share of the columns in nb-wide kc×nb blocks of op(B)
-// (packed into its own buffer, L2-resident), and for each mr-row micro-panel
-// of A (L1-resident) sweeps the nr-column micro-panels of B.
+// row-major C. op(A) is packed whole (or in chunks of rows, up to aPackCap)
+// by all threads together into mr-row micro-panels; then each thread, with
+// no further synchronisation, walks its share of the columns: for each
+// kc×nb block of op(B), packed into its own L2-resident buffer, it sweeps
+// the A micro-panels (L1-resident while it runs through the nr-column
+// micro-panels of B).
 func (g *gemmArgs) blocked(im *gemmImpl, t int) {
 	m, n, k := g.m, g.n, g.k
 	mr, nr := im.mr, im.nr
@@ -77,17 +81,26 @@ func (g *gemmArgs) blocked(im *gemmImpl, t int) {
 	packA := !g.transA || !small
 	packB := g.transB || !small || (!im.maskedN && n%nr != 0)
 
-	mb := min(im.mb, (m+mr-1)/mr*mr)
 	kb := min(kcBlock, k)
+	// Rows of A per chunk (a multiple of mr), chunks of near-equal size.
+	mAll := (m + mr - 1) / mr * mr
+	mChunk := mAll
+	if packA && mAll*k > aPackCap {
+		chunks := (mAll*k + aPackCap - 1) / aPackCap
+		mChunk = ((mAll+chunks-1)/chunks + mr - 1) / mr * mr
+	}
 	var abuf []float32
 	var apool *[]float32
 	if packA {
-		apool, abuf = getBuf(mb * kb)
+		apool, abuf = getBuf(mChunk * k)
 		defer putBuf(apool)
 	}
+	// Columns per B block: near-equal blocks of at most im.nb per thread.
+	colsPer := (nPanels + t - 1) / t * nr
+	nbBlocks := (colsPer + im.nb - 1) / im.nb
+	nb := ((colsPer+nbBlocks-1)/nbBlocks + nr - 1) / nr * nr
 	bpools := make([]*[]float32, t)
 	bbufs := make([][]float32, t)
-	nb := min(im.nb, (n+nr-1)/nr*nr)
 	if packB {
 		for w := range t {
 			bpools[w], bbufs[w] = getBuf(nb * kb)
@@ -99,34 +112,36 @@ func (g *gemmArgs) blocked(im *gemmImpl, t int) {
 		}()
 	}
 
-	for ic := 0; ic < m; ic += mb {
-		mc := min(mb, m-ic)
+	for ic := 0; ic < m; ic += mChunk {
+		mc := min(mChunk, m-ic)
 		aPanels := (mc + mr - 1) / mr
-		for pc := 0; pc < k; pc += kcBlock {
-			kc := min(kcBlock, k-pc)
-			beta := float32(1)
-			if pc == 0 {
-				beta = g.beta
-			}
-			// A source: packed panels (stride mr) or op(A) in place (stride lda).
-			aSrc, aStride, aPanelStep := abuf, mr, mr*kc
-			if packA {
-				parallel(min(t, aPanels), func(w int) {
-					tt := min(t, aPanels)
-					q0, q1 := aPanels*w/tt, aPanels*(w+1)/tt
-					for q := q0; q < q1; q++ {
-						g.packA(abuf[q*mr*kc:(q+1)*mr*kc], ic+q*mr, min(mr, m-ic-q*mr), pc, kc, mr)
+		mcPad := aPanels * mr
+		if packA {
+			// Packed layout: k block by k block, each mcPad×kc as mr-row panels.
+			tt := min(t, aPanels)
+			parallel(tt, func(w int) {
+				for q := aPanels * w / tt; q < aPanels*(w+1)/tt; q++ {
+					i := ic + q*mr
+					for pc := 0; pc < k; pc += kcBlock {
+						kc := min(kcBlock, k-pc)
+						off := pc*mcPad + q*mr*kc
+						g.packA(abuf[off:off+mr*kc], i, min(mr, m-i), pc, kc, mr)
 					}
-				})
-			} else {
-				aSrc, aStride, aPanelStep = g.a[pc*g.lda+ic:], g.lda, mr
-			}
-			parallel(t, func(w int) {
-				j0 := nPanels * w / t * nr
-				j1 := min(nPanels*(w+1)/t*nr, n)
-				var scratch [16 * 32]float32
-				for jc := j0; jc < j1; jc += nb {
-					nc := min(nb, j1-jc)
+				}
+			})
+		}
+		parallel(t, func(w int) {
+			j0 := nPanels * w / t * nr
+			j1 := min(nPanels*(w+1)/t*nr, n)
+			var scratch [16 * 32]float32
+			for jc := j0; jc < j1; jc += nb {
+				nc := min(nb, j1-jc)
+				for pc := 0; pc < k; pc += kcBlock {
+					kc := min(kcBlock, k-pc)
+					beta := float32(1)
+					if pc == 0 {
+						beta = g.beta
+					}
 					bSrc, bStride, bPanelStep := bbufs[w], nr, nr*kc
 					if packB {
 						g.packB(bSrc, jc, nc, pc, kc, nr)
@@ -136,7 +151,13 @@ func (g *gemmArgs) blocked(im *gemmImpl, t int) {
 					for q := 0; q < aPanels; q++ {
 						i := ic + q*mr
 						rows := min(mr, m-i)
-						ap := aSrc[q*aPanelStep:]
+						var ap []float32
+						aStride := mr
+						if packA {
+							ap = abuf[pc*mcPad+q*mr*kc:]
+						} else {
+							ap, aStride = g.a[pc*g.lda+i:], g.lda
+						}
 						for jr := 0; jr < nc; jr += nr {
 							cols := min(nr, nc-jr)
 							bp := bSrc[jr/nr*bPanelStep:]
@@ -156,8 +177,8 @@ func (g *gemmArgs) blocked(im *gemmImpl, t int) {
 						}
 					}
 				}
-			})
-		}
+			}
+		})
 	}
 }
 

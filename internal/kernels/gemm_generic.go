@@ -2,7 +2,7 @@ package kernels
 
 // genericImpl is the portable Go path (also the reference for the assembly
 // ones in tests).
-var genericImpl = &gemmImpl{name: "go", mr: 4, nr: 4, nb: 256, mb: 256, kernel: kernelGo, maskedN: true}
+var genericImpl = &gemmImpl{name: "go", mr: 4, nr: 4, nb: 256, kernel: kernelGo, maskedN: true}
 
 // kernelGo is the portable micro-kernel: a 4×4 register tile in Go, with a
 // plain loop for partial tiles. Same contract as the assembly kernels.

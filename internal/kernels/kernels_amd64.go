@@ -69,3 +69,27 @@ func packT14AVX512(dst *float32, src *float32, ld int, chunks int)
 
 // packT16AVX512 packs 16 rows of src (row stride ld) transposed into dst with row stride 32, 16 columns per chunk.
 func packT16AVX512(dst *float32, src *float32, ld int, chunks int)
+
+// dotAVX2 returns Σ x[i]·y[i] for n a multiple of 32.
+func dotAVX2(x *float32, y *float32, n int) float32
+
+// sumAVX2 returns Σ x[i] for n a multiple of 32.
+func sumAVX2(x *float32, n int) float32
+
+// maxAVX2 returns max x[i] for n a positive multiple of 32 (NaNs are skipped or kept as VMAXPS does).
+func maxAVX2(x *float32, n int) float32
+
+// axpyAVX2 does y[i] += alpha·x[i] for n a multiple of 32.
+func axpyAVX2(alpha float32, x *float32, y *float32, n int)
+
+// scaleAVX2 does x[i] *= alpha for n a multiple of 32.
+func scaleAVX2(alpha float32, x *float32, n int)
+
+// expAVX2 sets dst[i] = exp(src[i]-sub) for n a multiple of 8 and returns Σ dst[i].
+func expAVX2(dst *float32, src *float32, n int, sub float32) float32
+
+// tanhAVX2 sets dst[i] = tanh(src[i]) for n a multiple of 8.
+func tanhAVX2(dst *float32, src *float32, n int)
+
+// geluErfAVX2 sets dst[i] = x/2·(1+erf(x/√2)), x = src[i], for n a multiple of 8.
+func geluErfAVX2(dst *float32, src *float32, n int)

@@ -5748,3 +5748,633 @@ packT16AVX512_loop:
 packT16AVX512_done:
 	VZEROUPPER
 	RET
+
+DATA vecconst<>+0(SB)/4, $0x3f800000
+DATA vecconst<>+4(SB)/4, $0x3f800000
+DATA vecconst<>+8(SB)/4, $0x3f800000
+DATA vecconst<>+12(SB)/4, $0x3f800000
+DATA vecconst<>+16(SB)/4, $0x3f800000
+DATA vecconst<>+20(SB)/4, $0x3f800000
+DATA vecconst<>+24(SB)/4, $0x3f800000
+DATA vecconst<>+28(SB)/4, $0x3f800000
+DATA vecconst<>+32(SB)/4, $0x3f000000
+DATA vecconst<>+36(SB)/4, $0x3f000000
+DATA vecconst<>+40(SB)/4, $0x3f000000
+DATA vecconst<>+44(SB)/4, $0x3f000000
+DATA vecconst<>+48(SB)/4, $0x3f000000
+DATA vecconst<>+52(SB)/4, $0x3f000000
+DATA vecconst<>+56(SB)/4, $0x3f000000
+DATA vecconst<>+60(SB)/4, $0x3f000000
+DATA vecconst<>+64(SB)/4, $0x3fb8aa3b
+DATA vecconst<>+68(SB)/4, $0x3fb8aa3b
+DATA vecconst<>+72(SB)/4, $0x3fb8aa3b
+DATA vecconst<>+76(SB)/4, $0x3fb8aa3b
+DATA vecconst<>+80(SB)/4, $0x3fb8aa3b
+DATA vecconst<>+84(SB)/4, $0x3fb8aa3b
+DATA vecconst<>+88(SB)/4, $0x3fb8aa3b
+DATA vecconst<>+92(SB)/4, $0x3fb8aa3b
+DATA vecconst<>+96(SB)/4, $0x42b00000
+DATA vecconst<>+100(SB)/4, $0x42b00000
+DATA vecconst<>+104(SB)/4, $0x42b00000
+DATA vecconst<>+108(SB)/4, $0x42b00000
+DATA vecconst<>+112(SB)/4, $0x42b00000
+DATA vecconst<>+116(SB)/4, $0x42b00000
+DATA vecconst<>+120(SB)/4, $0x42b00000
+DATA vecconst<>+124(SB)/4, $0x42b00000
+DATA vecconst<>+128(SB)/4, $0xc2aeac50
+DATA vecconst<>+132(SB)/4, $0xc2aeac50
+DATA vecconst<>+136(SB)/4, $0xc2aeac50
+DATA vecconst<>+140(SB)/4, $0xc2aeac50
+DATA vecconst<>+144(SB)/4, $0xc2aeac50
+DATA vecconst<>+148(SB)/4, $0xc2aeac50
+DATA vecconst<>+152(SB)/4, $0xc2aeac50
+DATA vecconst<>+156(SB)/4, $0xc2aeac50
+DATA vecconst<>+160(SB)/4, $0x3f318000
+DATA vecconst<>+164(SB)/4, $0x3f318000
+DATA vecconst<>+168(SB)/4, $0x3f318000
+DATA vecconst<>+172(SB)/4, $0x3f318000
+DATA vecconst<>+176(SB)/4, $0x3f318000
+DATA vecconst<>+180(SB)/4, $0x3f318000
+DATA vecconst<>+184(SB)/4, $0x3f318000
+DATA vecconst<>+188(SB)/4, $0x3f318000
+DATA vecconst<>+192(SB)/4, $0xb95e8083
+DATA vecconst<>+196(SB)/4, $0xb95e8083
+DATA vecconst<>+200(SB)/4, $0xb95e8083
+DATA vecconst<>+204(SB)/4, $0xb95e8083
+DATA vecconst<>+208(SB)/4, $0xb95e8083
+DATA vecconst<>+212(SB)/4, $0xb95e8083
+DATA vecconst<>+216(SB)/4, $0xb95e8083
+DATA vecconst<>+220(SB)/4, $0xb95e8083
+DATA vecconst<>+224(SB)/4, $0x39506967
+DATA vecconst<>+228(SB)/4, $0x39506967
+DATA vecconst<>+232(SB)/4, $0x39506967
+DATA vecconst<>+236(SB)/4, $0x39506967
+DATA vecconst<>+240(SB)/4, $0x39506967
+DATA vecconst<>+244(SB)/4, $0x39506967
+DATA vecconst<>+248(SB)/4, $0x39506967
+DATA vecconst<>+252(SB)/4, $0x39506967
+DATA vecconst<>+256(SB)/4, $0x3ab743ce
+DATA vecconst<>+260(SB)/4, $0x3ab743ce
+DATA vecconst<>+264(SB)/4, $0x3ab743ce
+DATA vecconst<>+268(SB)/4, $0x3ab743ce
+DATA vecconst<>+272(SB)/4, $0x3ab743ce
+DATA vecconst<>+276(SB)/4, $0x3ab743ce
+DATA vecconst<>+280(SB)/4, $0x3ab743ce
+DATA vecconst<>+284(SB)/4, $0x3ab743ce
+DATA vecconst<>+288(SB)/4, $0x3c088908
+DATA vecconst<>+292(SB)/4, $0x3c088908
+DATA vecconst<>+296(SB)/4, $0x3c088908
+DATA vecconst<>+300(SB)/4, $0x3c088908
+DATA vecconst<>+304(SB)/4, $0x3c088908
+DATA vecconst<>+308(SB)/4, $0x3c088908
+DATA vecconst<>+312(SB)/4, $0x3c088908
+DATA vecconst<>+316(SB)/4, $0x3c088908
+DATA vecconst<>+320(SB)/4, $0x3d2aa9c1
+DATA vecconst<>+324(SB)/4, $0x3d2aa9c1
+DATA vecconst<>+328(SB)/4, $0x3d2aa9c1
+DATA vecconst<>+332(SB)/4, $0x3d2aa9c1
+DATA vecconst<>+336(SB)/4, $0x3d2aa9c1
+DATA vecconst<>+340(SB)/4, $0x3d2aa9c1
+DATA vecconst<>+344(SB)/4, $0x3d2aa9c1
+DATA vecconst<>+348(SB)/4, $0x3d2aa9c1
+DATA vecconst<>+352(SB)/4, $0x3e2aaaaa
+DATA vecconst<>+356(SB)/4, $0x3e2aaaaa
+DATA vecconst<>+360(SB)/4, $0x3e2aaaaa
+DATA vecconst<>+364(SB)/4, $0x3e2aaaaa
+DATA vecconst<>+368(SB)/4, $0x3e2aaaaa
+DATA vecconst<>+372(SB)/4, $0x3e2aaaaa
+DATA vecconst<>+376(SB)/4, $0x3e2aaaaa
+DATA vecconst<>+380(SB)/4, $0x3e2aaaaa
+DATA vecconst<>+384(SB)/4, $0x3f000000
+DATA vecconst<>+388(SB)/4, $0x3f000000
+DATA vecconst<>+392(SB)/4, $0x3f000000
+DATA vecconst<>+396(SB)/4, $0x3f000000
+DATA vecconst<>+400(SB)/4, $0x3f000000
+DATA vecconst<>+404(SB)/4, $0x3f000000
+DATA vecconst<>+408(SB)/4, $0x3f000000
+DATA vecconst<>+412(SB)/4, $0x3f000000
+DATA vecconst<>+416(SB)/4, $0x40fcf84f
+DATA vecconst<>+420(SB)/4, $0x40fcf84f
+DATA vecconst<>+424(SB)/4, $0x40fcf84f
+DATA vecconst<>+428(SB)/4, $0x40fcf84f
+DATA vecconst<>+432(SB)/4, $0x40fcf84f
+DATA vecconst<>+436(SB)/4, $0x40fcf84f
+DATA vecconst<>+440(SB)/4, $0x40fcf84f
+DATA vecconst<>+444(SB)/4, $0x40fcf84f
+DATA vecconst<>+448(SB)/4, $0x3ba059dc
+DATA vecconst<>+452(SB)/4, $0x3ba059dc
+DATA vecconst<>+456(SB)/4, $0x3ba059dc
+DATA vecconst<>+460(SB)/4, $0x3ba059dc
+DATA vecconst<>+464(SB)/4, $0x3ba059dc
+DATA vecconst<>+468(SB)/4, $0x3ba059dc
+DATA vecconst<>+472(SB)/4, $0x3ba059dc
+DATA vecconst<>+476(SB)/4, $0x3ba059dc
+DATA vecconst<>+480(SB)/4, $0x3a270ded
+DATA vecconst<>+484(SB)/4, $0x3a270ded
+DATA vecconst<>+488(SB)/4, $0x3a270ded
+DATA vecconst<>+492(SB)/4, $0x3a270ded
+DATA vecconst<>+496(SB)/4, $0x3a270ded
+DATA vecconst<>+500(SB)/4, $0x3a270ded
+DATA vecconst<>+504(SB)/4, $0x3a270ded
+DATA vecconst<>+508(SB)/4, $0x3a270ded
+DATA vecconst<>+512(SB)/4, $0x3779434a
+DATA vecconst<>+516(SB)/4, $0x3779434a
+DATA vecconst<>+520(SB)/4, $0x3779434a
+DATA vecconst<>+524(SB)/4, $0x3779434a
+DATA vecconst<>+528(SB)/4, $0x3779434a
+DATA vecconst<>+532(SB)/4, $0x3779434a
+DATA vecconst<>+536(SB)/4, $0x3779434a
+DATA vecconst<>+540(SB)/4, $0x3779434a
+DATA vecconst<>+544(SB)/4, $0x335c0041
+DATA vecconst<>+548(SB)/4, $0x335c0041
+DATA vecconst<>+552(SB)/4, $0x335c0041
+DATA vecconst<>+556(SB)/4, $0x335c0041
+DATA vecconst<>+560(SB)/4, $0x335c0041
+DATA vecconst<>+564(SB)/4, $0x335c0041
+DATA vecconst<>+568(SB)/4, $0x335c0041
+DATA vecconst<>+572(SB)/4, $0x335c0041
+DATA vecconst<>+576(SB)/4, $0xaebd37ff
+DATA vecconst<>+580(SB)/4, $0xaebd37ff
+DATA vecconst<>+584(SB)/4, $0xaebd37ff
+DATA vecconst<>+588(SB)/4, $0xaebd37ff
+DATA vecconst<>+592(SB)/4, $0xaebd37ff
+DATA vecconst<>+596(SB)/4, $0xaebd37ff
+DATA vecconst<>+600(SB)/4, $0xaebd37ff
+DATA vecconst<>+604(SB)/4, $0xaebd37ff
+DATA vecconst<>+608(SB)/4, $0x2a61337e
+DATA vecconst<>+612(SB)/4, $0x2a61337e
+DATA vecconst<>+616(SB)/4, $0x2a61337e
+DATA vecconst<>+620(SB)/4, $0x2a61337e
+DATA vecconst<>+624(SB)/4, $0x2a61337e
+DATA vecconst<>+628(SB)/4, $0x2a61337e
+DATA vecconst<>+632(SB)/4, $0x2a61337e
+DATA vecconst<>+636(SB)/4, $0x2a61337e
+DATA vecconst<>+640(SB)/4, $0xa59f25c0
+DATA vecconst<>+644(SB)/4, $0xa59f25c0
+DATA vecconst<>+648(SB)/4, $0xa59f25c0
+DATA vecconst<>+652(SB)/4, $0xa59f25c0
+DATA vecconst<>+656(SB)/4, $0xa59f25c0
+DATA vecconst<>+660(SB)/4, $0xa59f25c0
+DATA vecconst<>+664(SB)/4, $0xa59f25c0
+DATA vecconst<>+668(SB)/4, $0xa59f25c0
+DATA vecconst<>+672(SB)/4, $0x3ba059dd
+DATA vecconst<>+676(SB)/4, $0x3ba059dd
+DATA vecconst<>+680(SB)/4, $0x3ba059dd
+DATA vecconst<>+684(SB)/4, $0x3ba059dd
+DATA vecconst<>+688(SB)/4, $0x3ba059dd
+DATA vecconst<>+692(SB)/4, $0x3ba059dd
+DATA vecconst<>+696(SB)/4, $0x3ba059dd
+DATA vecconst<>+700(SB)/4, $0x3ba059dd
+DATA vecconst<>+704(SB)/4, $0x3b14aa05
+DATA vecconst<>+708(SB)/4, $0x3b14aa05
+DATA vecconst<>+712(SB)/4, $0x3b14aa05
+DATA vecconst<>+716(SB)/4, $0x3b14aa05
+DATA vecconst<>+720(SB)/4, $0x3b14aa05
+DATA vecconst<>+724(SB)/4, $0x3b14aa05
+DATA vecconst<>+728(SB)/4, $0x3b14aa05
+DATA vecconst<>+732(SB)/4, $0x3b14aa05
+DATA vecconst<>+736(SB)/4, $0x38f895d6
+DATA vecconst<>+740(SB)/4, $0x38f895d6
+DATA vecconst<>+744(SB)/4, $0x38f895d6
+DATA vecconst<>+748(SB)/4, $0x38f895d6
+DATA vecconst<>+752(SB)/4, $0x38f895d6
+DATA vecconst<>+756(SB)/4, $0x38f895d6
+DATA vecconst<>+760(SB)/4, $0x38f895d6
+DATA vecconst<>+764(SB)/4, $0x38f895d6
+DATA vecconst<>+768(SB)/4, $0x35a0d3d8
+DATA vecconst<>+772(SB)/4, $0x35a0d3d8
+DATA vecconst<>+776(SB)/4, $0x35a0d3d8
+DATA vecconst<>+780(SB)/4, $0x35a0d3d8
+DATA vecconst<>+784(SB)/4, $0x35a0d3d8
+DATA vecconst<>+788(SB)/4, $0x35a0d3d8
+DATA vecconst<>+792(SB)/4, $0x35a0d3d8
+DATA vecconst<>+796(SB)/4, $0x35a0d3d8
+DATA vecconst<>+800(SB)/4, $0x40800000
+DATA vecconst<>+804(SB)/4, $0x40800000
+DATA vecconst<>+808(SB)/4, $0x40800000
+DATA vecconst<>+812(SB)/4, $0x40800000
+DATA vecconst<>+816(SB)/4, $0x40800000
+DATA vecconst<>+820(SB)/4, $0x40800000
+DATA vecconst<>+824(SB)/4, $0x40800000
+DATA vecconst<>+828(SB)/4, $0x40800000
+DATA vecconst<>+832(SB)/4, $0xbc83dbd4
+DATA vecconst<>+836(SB)/4, $0xbc83dbd4
+DATA vecconst<>+840(SB)/4, $0xbc83dbd4
+DATA vecconst<>+844(SB)/4, $0xbc83dbd4
+DATA vecconst<>+848(SB)/4, $0xbc83dbd4
+DATA vecconst<>+852(SB)/4, $0xbc83dbd4
+DATA vecconst<>+856(SB)/4, $0xbc83dbd4
+DATA vecconst<>+860(SB)/4, $0xbc83dbd4
+DATA vecconst<>+864(SB)/4, $0xbb41a1f6
+DATA vecconst<>+868(SB)/4, $0xbb41a1f6
+DATA vecconst<>+872(SB)/4, $0xbb41a1f6
+DATA vecconst<>+876(SB)/4, $0xbb41a1f6
+DATA vecconst<>+880(SB)/4, $0xbb41a1f6
+DATA vecconst<>+884(SB)/4, $0xbb41a1f6
+DATA vecconst<>+888(SB)/4, $0xbb41a1f6
+DATA vecconst<>+892(SB)/4, $0xbb41a1f6
+DATA vecconst<>+896(SB)/4, $0xba40ac63
+DATA vecconst<>+900(SB)/4, $0xba40ac63
+DATA vecconst<>+904(SB)/4, $0xba40ac63
+DATA vecconst<>+908(SB)/4, $0xba40ac63
+DATA vecconst<>+912(SB)/4, $0xba40ac63
+DATA vecconst<>+916(SB)/4, $0xba40ac63
+DATA vecconst<>+920(SB)/4, $0xba40ac63
+DATA vecconst<>+924(SB)/4, $0xba40ac63
+DATA vecconst<>+928(SB)/4, $0xb86ec2d2
+DATA vecconst<>+932(SB)/4, $0xb86ec2d2
+DATA vecconst<>+936(SB)/4, $0xb86ec2d2
+DATA vecconst<>+940(SB)/4, $0xb86ec2d2
+DATA vecconst<>+944(SB)/4, $0xb86ec2d2
+DATA vecconst<>+948(SB)/4, $0xb86ec2d2
+DATA vecconst<>+952(SB)/4, $0xb86ec2d2
+DATA vecconst<>+956(SB)/4, $0xb86ec2d2
+DATA vecconst<>+960(SB)/4, $0xb60cff51
+DATA vecconst<>+964(SB)/4, $0xb60cff51
+DATA vecconst<>+968(SB)/4, $0xb60cff51
+DATA vecconst<>+972(SB)/4, $0xb60cff51
+DATA vecconst<>+976(SB)/4, $0xb60cff51
+DATA vecconst<>+980(SB)/4, $0xb60cff51
+DATA vecconst<>+984(SB)/4, $0xb60cff51
+DATA vecconst<>+988(SB)/4, $0xb60cff51
+DATA vecconst<>+992(SB)/4, $0x32edffee
+DATA vecconst<>+996(SB)/4, $0x32edffee
+DATA vecconst<>+1000(SB)/4, $0x32edffee
+DATA vecconst<>+1004(SB)/4, $0x32edffee
+DATA vecconst<>+1008(SB)/4, $0x32edffee
+DATA vecconst<>+1012(SB)/4, $0x32edffee
+DATA vecconst<>+1016(SB)/4, $0x32edffee
+DATA vecconst<>+1020(SB)/4, $0x32edffee
+DATA vecconst<>+1024(SB)/4, $0xaf95df0b
+DATA vecconst<>+1028(SB)/4, $0xaf95df0b
+DATA vecconst<>+1032(SB)/4, $0xaf95df0b
+DATA vecconst<>+1036(SB)/4, $0xaf95df0b
+DATA vecconst<>+1040(SB)/4, $0xaf95df0b
+DATA vecconst<>+1044(SB)/4, $0xaf95df0b
+DATA vecconst<>+1048(SB)/4, $0xaf95df0b
+DATA vecconst<>+1052(SB)/4, $0xaf95df0b
+DATA vecconst<>+1056(SB)/4, $0xbc69b6a7
+DATA vecconst<>+1060(SB)/4, $0xbc69b6a7
+DATA vecconst<>+1064(SB)/4, $0xbc69b6a7
+DATA vecconst<>+1068(SB)/4, $0xbc69b6a7
+DATA vecconst<>+1072(SB)/4, $0xbc69b6a7
+DATA vecconst<>+1076(SB)/4, $0xbc69b6a7
+DATA vecconst<>+1080(SB)/4, $0xbc69b6a7
+DATA vecconst<>+1084(SB)/4, $0xbc69b6a7
+DATA vecconst<>+1088(SB)/4, $0xbbf19bf8
+DATA vecconst<>+1092(SB)/4, $0xbbf19bf8
+DATA vecconst<>+1096(SB)/4, $0xbbf19bf8
+DATA vecconst<>+1100(SB)/4, $0xbbf19bf8
+DATA vecconst<>+1104(SB)/4, $0xbbf19bf8
+DATA vecconst<>+1108(SB)/4, $0xbbf19bf8
+DATA vecconst<>+1112(SB)/4, $0xbbf19bf8
+DATA vecconst<>+1116(SB)/4, $0xbbf19bf8
+DATA vecconst<>+1120(SB)/4, $0xbadc924e
+DATA vecconst<>+1124(SB)/4, $0xbadc924e
+DATA vecconst<>+1128(SB)/4, $0xbadc924e
+DATA vecconst<>+1132(SB)/4, $0xbadc924e
+DATA vecconst<>+1136(SB)/4, $0xbadc924e
+DATA vecconst<>+1140(SB)/4, $0xbadc924e
+DATA vecconst<>+1144(SB)/4, $0xbadc924e
+DATA vecconst<>+1148(SB)/4, $0xbadc924e
+DATA vecconst<>+1152(SB)/4, $0xb95fbd29
+DATA vecconst<>+1156(SB)/4, $0xb95fbd29
+DATA vecconst<>+1160(SB)/4, $0xb95fbd29
+DATA vecconst<>+1164(SB)/4, $0xb95fbd29
+DATA vecconst<>+1168(SB)/4, $0xb95fbd29
+DATA vecconst<>+1172(SB)/4, $0xb95fbd29
+DATA vecconst<>+1176(SB)/4, $0xb95fbd29
+DATA vecconst<>+1180(SB)/4, $0xb95fbd29
+DATA vecconst<>+1184(SB)/4, $0xb77460cd
+DATA vecconst<>+1188(SB)/4, $0xb77460cd
+DATA vecconst<>+1192(SB)/4, $0xb77460cd
+DATA vecconst<>+1196(SB)/4, $0xb77460cd
+DATA vecconst<>+1200(SB)/4, $0xb77460cd
+DATA vecconst<>+1204(SB)/4, $0xb77460cd
+DATA vecconst<>+1208(SB)/4, $0xb77460cd
+DATA vecconst<>+1212(SB)/4, $0xb77460cd
+DATA vecconst<>+1216(SB)/4, $0x3f3504f3
+DATA vecconst<>+1220(SB)/4, $0x3f3504f3
+DATA vecconst<>+1224(SB)/4, $0x3f3504f3
+DATA vecconst<>+1228(SB)/4, $0x3f3504f3
+DATA vecconst<>+1232(SB)/4, $0x3f3504f3
+DATA vecconst<>+1236(SB)/4, $0x3f3504f3
+DATA vecconst<>+1240(SB)/4, $0x3f3504f3
+DATA vecconst<>+1244(SB)/4, $0x3f3504f3
+GLOBL vecconst<>(SB), RODATA|NOPTR, $1248
+
+// func dotAVX2(x *float32, y *float32, n int) float32
+// Requires: AVX, FMA3, SSE
+TEXT ·dotAVX2(SB), NOSPLIT, $0-28
+	MOVQ   x+0(FP), SI
+	MOVQ   y+8(FP), DI
+	MOVQ   n+16(FP), CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	SHRQ   $0x05, CX
+	JZ     dot_done
+
+dot_loop:
+	VMOVUPS     (SI), Y4
+	VFMADD231PS (DI), Y4, Y0
+	VMOVUPS     32(SI), Y5
+	VFMADD231PS 32(DI), Y5, Y1
+	VMOVUPS     64(SI), Y6
+	VFMADD231PS 64(DI), Y6, Y2
+	VMOVUPS     96(SI), Y7
+	VFMADD231PS 96(DI), Y7, Y3
+	ADDQ        $0x00000080, SI
+	ADDQ        $0x00000080, DI
+	DECQ        CX
+	JNZ         dot_loop
+
+dot_done:
+	VADDPS       Y1, Y0, Y0
+	VADDPS       Y3, Y2, Y2
+	VADDPS       Y2, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X1, X0, X0
+	VPERMILPS    $0x4e, X0, X1
+	VADDPS       X1, X0, X0
+	VPERMILPS    $0xb1, X0, X1
+	VADDPS       X1, X0, X0
+	VZEROUPPER
+	MOVSS        X0, ret+24(FP)
+	RET
+
+// func sumAVX2(x *float32, n int) float32
+// Requires: AVX, SSE
+TEXT ·sumAVX2(SB), NOSPLIT, $0-20
+	MOVQ   x+0(FP), SI
+	MOVQ   n+8(FP), CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	SHRQ   $0x05, CX
+	JZ     sum_done
+
+sum_loop:
+	VADDPS (SI), Y0, Y0
+	VADDPS 32(SI), Y1, Y1
+	VADDPS 64(SI), Y2, Y2
+	VADDPS 96(SI), Y3, Y3
+	ADDQ   $0x00000080, SI
+	DECQ   CX
+	JNZ    sum_loop
+
+sum_done:
+	VADDPS       Y1, Y0, Y0
+	VADDPS       Y3, Y2, Y2
+	VADDPS       Y2, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X1, X0, X0
+	VPERMILPS    $0x4e, X0, X1
+	VADDPS       X1, X0, X0
+	VPERMILPS    $0xb1, X0, X1
+	VADDPS       X1, X0, X0
+	VZEROUPPER
+	MOVSS        X0, ret+16(FP)
+	RET
+
+// func maxAVX2(x *float32, n int) float32
+// Requires: AVX, SSE
+TEXT ·maxAVX2(SB), NOSPLIT, $0-20
+	MOVQ    x+0(FP), SI
+	MOVQ    n+8(FP), CX
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS 64(SI), Y2
+	VMOVUPS 96(SI), Y3
+	ADDQ    $0x00000080, SI
+	SHRQ    $0x05, CX
+	DECQ    CX
+	JZ      max_done
+
+max_loop:
+	VMAXPS (SI), Y0, Y0
+	VMAXPS 32(SI), Y1, Y1
+	VMAXPS 64(SI), Y2, Y2
+	VMAXPS 96(SI), Y3, Y3
+	ADDQ   $0x00000080, SI
+	DECQ   CX
+	JNZ    max_loop
+
+max_done:
+	VMAXPS       Y1, Y0, Y0
+	VMAXPS       Y3, Y2, Y2
+	VMAXPS       Y2, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VMAXPS       X1, X0, X0
+	VPERMILPS    $0x4e, X0, X1
+	VMAXPS       X1, X0, X0
+	VPERMILPS    $0xb1, X0, X1
+	VMAXPS       X1, X0, X0
+	VZEROUPPER
+	MOVSS        X0, ret+16(FP)
+	RET
+
+// func axpyAVX2(alpha float32, x *float32, y *float32, n int)
+// Requires: AVX, FMA3
+TEXT ·axpyAVX2(SB), NOSPLIT, $0-32
+	MOVQ         x+8(FP), SI
+	MOVQ         y+16(FP), DI
+	MOVQ         n+24(FP), CX
+	VBROADCASTSS alpha+0(FP), Y8
+	SHRQ         $0x05, CX
+	JZ           axpy_done
+
+axpy_loop:
+	VMOVUPS     (DI), Y0
+	VFMADD231PS (SI), Y8, Y0
+	VMOVUPS     Y0, (DI)
+	VMOVUPS     32(DI), Y1
+	VFMADD231PS 32(SI), Y8, Y1
+	VMOVUPS     Y1, 32(DI)
+	VMOVUPS     64(DI), Y2
+	VFMADD231PS 64(SI), Y8, Y2
+	VMOVUPS     Y2, 64(DI)
+	VMOVUPS     96(DI), Y3
+	VFMADD231PS 96(SI), Y8, Y3
+	VMOVUPS     Y3, 96(DI)
+	ADDQ        $0x00000080, SI
+	ADDQ        $0x00000080, DI
+	DECQ        CX
+	JNZ         axpy_loop
+
+axpy_done:
+	VZEROUPPER
+	RET
+
+// func scaleAVX2(alpha float32, x *float32, n int)
+// Requires: AVX
+TEXT ·scaleAVX2(SB), NOSPLIT, $0-24
+	MOVQ         x+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS alpha+0(FP), Y8
+	SHRQ         $0x05, CX
+	JZ           scale_done
+
+scale_loop:
+	VMULPS  (SI), Y8, Y0
+	VMOVUPS Y0, (SI)
+	VMULPS  32(SI), Y8, Y1
+	VMOVUPS Y1, 32(SI)
+	VMULPS  64(SI), Y8, Y2
+	VMOVUPS Y2, 64(SI)
+	VMULPS  96(SI), Y8, Y3
+	VMOVUPS Y3, 96(SI)
+	ADDQ    $0x00000080, SI
+	DECQ    CX
+	JNZ     scale_loop
+
+scale_done:
+	VZEROUPPER
+	RET
+
+// func expAVX2(dst *float32, src *float32, n int, sub float32) float32
+// Requires: AVX, AVX2, FMA3, SSE
+TEXT ·expAVX2(SB), NOSPLIT, $0-36
+	VBROADCASTSS sub+24(FP), Y5
+	VXORPS       Y6, Y6, Y6
+	MOVQ         dst+0(FP), DI
+	MOVQ         src+8(FP), SI
+	MOVQ         n+16(FP), CX
+	SHRQ         $0x03, CX
+	JZ           exp_done
+
+exp_loop:
+	VMOVUPS      (SI), Y0
+	VSUBPS       Y5, Y0, Y0
+	VMOVUPS      vecconst<>+128(SB), Y4
+	VCMPPS       $0x1d, Y4, Y0, Y3
+	VMAXPS       Y4, Y0, Y0
+	VMOVUPS      vecconst<>+96(SB), Y4
+	VMINPS       Y4, Y0, Y0
+	VMOVUPS      vecconst<>+64(SB), Y1
+	VMOVUPS      vecconst<>+32(SB), Y2
+	VFMADD213PS  Y2, Y0, Y1
+	VROUNDPS     $0x01, Y1, Y1
+	VMOVUPS      vecconst<>+160(SB), Y2
+	VFNMADD231PS Y2, Y1, Y0
+	VMOVUPS      vecconst<>+192(SB), Y2
+	VFNMADD231PS Y2, Y1, Y0
+	VMULPS       Y0, Y0, Y4
+	VMOVUPS      vecconst<>+224(SB), Y2
+	VFMADD213PS  vecconst<>+256(SB), Y0, Y2
+	VFMADD213PS  vecconst<>+288(SB), Y0, Y2
+	VFMADD213PS  vecconst<>+320(SB), Y0, Y2
+	VFMADD213PS  vecconst<>+352(SB), Y0, Y2
+	VFMADD213PS  vecconst<>+384(SB), Y0, Y2
+	VFMADD213PS  Y0, Y4, Y2
+	VADDPS       vecconst<>+0(SB), Y2, Y2
+	VCVTTPS2DQ   Y1, Y1
+	VPSLLD       $0x17, Y1, Y1
+	VPADDD       vecconst<>+0(SB), Y1, Y1
+	VMULPS       Y1, Y2, Y0
+	VANDPS       Y3, Y0, Y0
+	VADDPS       Y0, Y6, Y6
+	VMOVUPS      Y0, (DI)
+	ADDQ         $0x00000020, SI
+	ADDQ         $0x00000020, DI
+	DECQ         CX
+	JNZ          exp_loop
+
+exp_done:
+	VEXTRACTF128 $0x01, Y6, X1
+	VADDPS       X1, X6, X0
+	VPERMILPS    $0x4e, X0, X1
+	VADDPS       X1, X0, X0
+	VPERMILPS    $0xb1, X0, X1
+	VADDPS       X1, X0, X0
+	VZEROUPPER
+	MOVSS        X0, ret+32(FP)
+	RET
+
+// func tanhAVX2(dst *float32, src *float32, n int)
+// Requires: AVX, FMA3
+TEXT ·tanhAVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHRQ $0x03, CX
+	JZ   tanh_done
+
+tanh_loop:
+	VMOVUPS     (SI), Y0
+	VMOVUPS     vecconst<>+416(SB), Y1
+	VMINPS      Y1, Y0, Y0
+	VXORPS      Y2, Y2, Y2
+	VSUBPS      Y1, Y2, Y1
+	VMAXPS      Y1, Y0, Y0
+	VMULPS      Y0, Y0, Y1
+	VMOVUPS     vecconst<>+640(SB), Y2
+	VFMADD213PS vecconst<>+608(SB), Y1, Y2
+	VFMADD213PS vecconst<>+576(SB), Y1, Y2
+	VFMADD213PS vecconst<>+544(SB), Y1, Y2
+	VFMADD213PS vecconst<>+512(SB), Y1, Y2
+	VFMADD213PS vecconst<>+480(SB), Y1, Y2
+	VFMADD213PS vecconst<>+448(SB), Y1, Y2
+	VMULPS      Y0, Y2, Y2
+	VMOVUPS     vecconst<>+768(SB), Y3
+	VFMADD213PS vecconst<>+736(SB), Y1, Y3
+	VFMADD213PS vecconst<>+704(SB), Y1, Y3
+	VFMADD213PS vecconst<>+672(SB), Y1, Y3
+	VDIVPS      Y3, Y2, Y0
+	VMOVUPS     Y0, (DI)
+	ADDQ        $0x00000020, SI
+	ADDQ        $0x00000020, DI
+	DECQ        CX
+	JNZ         tanh_loop
+
+tanh_done:
+	VZEROUPPER
+	RET
+
+// func geluErfAVX2(dst *float32, src *float32, n int)
+// Requires: AVX, FMA3
+TEXT ·geluErfAVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHRQ $0x03, CX
+	JZ   gelu_done
+
+gelu_loop:
+	VMOVUPS     (SI), Y0
+	VMOVAPS     Y0, Y5
+	VMULPS      vecconst<>+1216(SB), Y0, Y0
+	VMOVUPS     vecconst<>+800(SB), Y1
+	VMINPS      Y1, Y0, Y0
+	VXORPS      Y2, Y2, Y2
+	VSUBPS      Y1, Y2, Y1
+	VMAXPS      Y1, Y0, Y0
+	VMULPS      Y0, Y0, Y1
+	VMOVUPS     vecconst<>+1024(SB), Y2
+	VFMADD213PS vecconst<>+992(SB), Y1, Y2
+	VFMADD213PS vecconst<>+960(SB), Y1, Y2
+	VFMADD213PS vecconst<>+928(SB), Y1, Y2
+	VFMADD213PS vecconst<>+896(SB), Y1, Y2
+	VFMADD213PS vecconst<>+864(SB), Y1, Y2
+	VFMADD213PS vecconst<>+832(SB), Y1, Y2
+	VMULPS      Y0, Y2, Y2
+	VMOVUPS     vecconst<>+1184(SB), Y3
+	VFMADD213PS vecconst<>+1152(SB), Y1, Y3
+	VFMADD213PS vecconst<>+1120(SB), Y1, Y3
+	VFMADD213PS vecconst<>+1088(SB), Y1, Y3
+	VFMADD213PS vecconst<>+1056(SB), Y1, Y3
+	VDIVPS      Y3, Y2, Y0
+	VADDPS      vecconst<>+0(SB), Y0, Y0
+	VMULPS      vecconst<>+32(SB), Y5, Y5
+	VMULPS      Y5, Y0, Y0
+	VMOVUPS     Y0, (DI)
+	ADDQ        $0x00000020, SI
+	ADDQ        $0x00000020, DI
+	DECQ        CX
+	JNZ         gelu_loop
+
+gelu_done:
+	VZEROUPPER
+	RET

@@ -7,6 +7,10 @@ import "github.com/adarank/adarank/internal/nn"
 type Grads struct {
 	Base     *Params
 	Adapters *Adapters
+	// Bias[l][t] receives the gradient of the bias of module type
+	// ModuleTypes[t] in layer l (nil entries are skipped) when Base is nil:
+	// training the adapted modules' biases without a full base gradient.
+	Bias [][6][]float32
 }
 
 // PoolBackward turns dPooled [B,H] into a gradient on the last hidden state,
@@ -83,6 +87,11 @@ func (m *Model) linearBackward(ws *Workspace, l int, typ string, dIn, dOut, in, 
 		dW, dB, _, _, _ = g.Base.Layers[l].Linear(typ)
 	}
 	nn.LinearBackward(dIn, dW, dB, dOut, in, w, ws.BT, nin, nout)
+	if g.Base == nil && g.Bias != nil {
+		if gb := g.Bias[l][ModuleIndex(typ)]; gb != nil {
+			nn.LinearBackward(nil, nil, gb, dOut, nil, nil, ws.BT, nin, nout)
+		}
+	}
 	if a := ad.get(l, typ); a != nil {
 		var dA, dBm []float32
 		if ga := g.Adapters.get(l, typ); ga != nil {

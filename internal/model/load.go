@@ -192,3 +192,22 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(k)
 	return k
 }
+
+// LoadBytes builds a model from the bytes of config.json and one
+// model.safetensors (e.g. files embedded in the binary).
+func LoadBytes(configJSON, safetensors []byte, source string) (*Model, error) {
+	hc, err := hf.ParseConfig(configJSON)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := FromHF(hc)
+	if err != nil {
+		return nil, err
+	}
+	cfg.SourceModel = source
+	f, err := hf.ParseSafetensors(safetensors)
+	if err != nil {
+		return nil, err
+	}
+	return FromTensors(cfg, f.Tensors)
+}

@@ -200,16 +200,23 @@ func (t *Trainer) loadSeqs(name string, dirs []string, dataDir string, maxTokens
 	sep := t.Tok.SEPID()
 	used := 0
 	if dataDir != "" {
+		// Task training splits, shuffled, capped at a fifth of the token budget
+		// so that general prose dominates.
 		texts, n, err := TaskTrainTexts(dataDir)
 		if err != nil {
 			return nil, nil, err
 		}
+		rng.Shuffle(len(texts), func(i, j int) { texts[i], texts[j] = texts[j], texts[i] })
 		ids, err := tokenizeParagraphs(t.Tok, texts, sep)
 		if err != nil {
 			return nil, nil, err
 		}
+		if len(ids) > maxTokens/5 {
+			ids = ids[:maxTokens/5]
+		}
 		stream = append(stream, ids...)
 		notes = append(notes, n...)
+		notes = append(notes, fmt.Sprintf("task text capped at %d tokens (a fifth of the budget)", len(ids)))
 	}
 	for _, f := range files {
 		if len(stream) >= maxTokens {
@@ -225,9 +232,10 @@ func (t *Trainer) loadSeqs(name string, dirs []string, dataDir string, maxTokens
 		}
 		stream = append(stream, ids...)
 		used++
-		fmt.Fprintf(t.O.Log, "\rtokenizing %s: %d files, %d tokens", name, used, len(stream))
+		if used%20 == 0 {
+			fmt.Fprintf(t.O.Log, "tokenizing %s: %d files, %d tokens\n", name, used, len(stream))
+		}
 	}
-	fmt.Fprintln(t.O.Log)
 	if len(stream) > maxTokens {
 		stream = stream[:maxTokens]
 	}

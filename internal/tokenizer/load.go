@@ -440,7 +440,27 @@ func fromTokenizerJSON(data []byte, cfg *hfConfig) (*Tokenizer, error) {
 		return nil, err
 	}
 	t.finishSetup(cfg)
+	if err := t.checkTemplateIDs(); err != nil {
+		return nil, err
+	}
 	return t, nil
+}
+
+// checkTemplateIDs rejects post-processors that add ids the vocabulary does not have.
+func (t *Tokenizer) checkTemplateIDs() error {
+	if t.post == nil {
+		return nil
+	}
+	for _, pieces := range [][]tmplPiece{t.post.single, t.post.pair} {
+		for _, p := range pieces {
+			for _, id := range p.ids {
+				if t.IDToken(id) == "" {
+					return errorf("post_processor adds id %d, which is not in the vocabulary", id)
+				}
+			}
+		}
+	}
+	return nil
 }
 
 func parseVocabMap(raw json.RawMessage) (map[string]int32, error) {

@@ -8,6 +8,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
@@ -32,6 +33,7 @@ func main() {
 		gemmAVX2(mr)
 	}
 	packAAVX512()
+	defConsts()
 	vectorKernels()
 	Generate()
 }
@@ -324,5 +326,316 @@ func transposePack(name string, rows, w int) {
 	RET()
 }
 
-// vectorKernels is filled in below.
-func vectorKernels() {}
+// vectorKernels writes the AVX2+FMA vector loops. Each handles a multiple
+// of its block (32 elements for the reductions/axpy, 8 for the maps); the Go
+// wrappers do the tails. On Zen 4 ymm and zmm FMAs have the same throughput,
+// so AVX2 is used for these on every CPU that has it.
+func vectorKernels() {
+	// dotAVX2: Σ x[i]*y[i] over n (multiple of 32), 4 accumulators.
+	TEXT("dotAVX2", NOSPLIT, "func(x, y *float32, n int) float32")
+	Doc("dotAVX2 returns Σ x[i]·y[i] for n a multiple of 32.")
+	x, y, n := RSI, RDI, RCX
+	Load(Param("x"), x)
+	Load(Param("y"), y)
+	Load(Param("n"), n)
+	for i := 0; i < 4; i++ {
+		VXORPS(ymm(i), ymm(i), ymm(i))
+	}
+	SHRQ(U8(5), n)
+	JZ(LabelRef("dot_done"))
+	Label("dot_loop")
+	for i := 0; i < 4; i++ {
+		VMOVUPS(Mem{Base: x, Disp: 32 * i}, ymm(4+i))
+		VFMADD231PS(Mem{Base: y, Disp: 32 * i}, ymm(4+i), ymm(i))
+	}
+	ADDQ(U32(128), x)
+	ADDQ(U32(128), y)
+	DECQ(n)
+	JNZ(LabelRef("dot_loop"))
+	Label("dot_done")
+	reduceStore(Y0, Y1, Y2, Y3, "ret")
+
+	// sumAVX2: Σ x[i] over n (multiple of 32).
+	TEXT("sumAVX2", NOSPLIT, "func(x *float32, n int) float32")
+	Doc("sumAVX2 returns Σ x[i] for n a multiple of 32.")
+	Load(Param("x"), x)
+	Load(Param("n"), n)
+	for i := 0; i < 4; i++ {
+		VXORPS(ymm(i), ymm(i), ymm(i))
+	}
+	SHRQ(U8(5), n)
+	JZ(LabelRef("sum_done"))
+	Label("sum_loop")
+	for i := 0; i < 4; i++ {
+		VADDPS(Mem{Base: x, Disp: 32 * i}, ymm(i), ymm(i))
+	}
+	ADDQ(U32(128), x)
+	DECQ(n)
+	JNZ(LabelRef("sum_loop"))
+	Label("sum_done")
+	reduceStore(Y0, Y1, Y2, Y3, "ret")
+
+	// maxAVX2: max x[i] over n (multiple of 32, ≥ 32).
+	TEXT("maxAVX2", NOSPLIT, "func(x *float32, n int) float32")
+	Doc("maxAVX2 returns max x[i] for n a positive multiple of 32 (NaNs are skipped or kept as VMAXPS does).")
+	Load(Param("x"), x)
+	Load(Param("n"), n)
+	for i := 0; i < 4; i++ {
+		VMOVUPS(Mem{Base: x, Disp: 32 * i}, ymm(i))
+	}
+	ADDQ(U32(128), x)
+	SHRQ(U8(5), n)
+	DECQ(n)
+	JZ(LabelRef("max_done"))
+	Label("max_loop")
+	for i := 0; i < 4; i++ {
+		VMAXPS(Mem{Base: x, Disp: 32 * i}, ymm(i), ymm(i))
+	}
+	ADDQ(U32(128), x)
+	DECQ(n)
+	JNZ(LabelRef("max_loop"))
+	Label("max_done")
+	VMAXPS(Y1, Y0, Y0)
+	VMAXPS(Y3, Y2, Y2)
+	VMAXPS(Y2, Y0, Y0)
+	VEXTRACTF128(U8(1), Y0, X1)
+	VMAXPS(X1, X0, X0)
+	VPERMILPS(U8(0x4e), X0, X1)
+	VMAXPS(X1, X0, X0)
+	VPERMILPS(U8(0xb1), X0, X1)
+	VMAXPS(X1, X0, X0)
+	VZEROUPPER()
+	Store(X0, ReturnIndex(0))
+	RET()
+
+	// axpyAVX2: y += alpha*x over n (multiple of 32).
+	TEXT("axpyAVX2", NOSPLIT, "func(alpha float32, x, y *float32, n int)")
+	Doc("axpyAVX2 does y[i] += alpha·x[i] for n a multiple of 32.")
+	Load(Param("x"), x)
+	Load(Param("y"), y)
+	Load(Param("n"), n)
+	VBROADCASTSS(NewParamAddr("alpha", 0), Y8)
+	SHRQ(U8(5), n)
+	JZ(LabelRef("axpy_done"))
+	Label("axpy_loop")
+	for i := 0; i < 4; i++ {
+		VMOVUPS(Mem{Base: y, Disp: 32 * i}, ymm(i))
+		VFMADD231PS(Mem{Base: x, Disp: 32 * i}, Y8, ymm(i))
+		VMOVUPS(ymm(i), Mem{Base: y, Disp: 32 * i})
+	}
+	ADDQ(U32(128), x)
+	ADDQ(U32(128), y)
+	DECQ(n)
+	JNZ(LabelRef("axpy_loop"))
+	Label("axpy_done")
+	VZEROUPPER()
+	RET()
+
+	// scaleAVX2: x *= alpha over n (multiple of 32).
+	TEXT("scaleAVX2", NOSPLIT, "func(alpha float32, x *float32, n int)")
+	Doc("scaleAVX2 does x[i] *= alpha for n a multiple of 32.")
+	Load(Param("x"), x)
+	Load(Param("n"), n)
+	VBROADCASTSS(NewParamAddr("alpha", 0), Y8)
+	SHRQ(U8(5), n)
+	JZ(LabelRef("scale_done"))
+	Label("scale_loop")
+	for i := 0; i < 4; i++ {
+		VMULPS(Mem{Base: x, Disp: 32 * i}, Y8, ymm(i))
+		VMOVUPS(ymm(i), Mem{Base: x, Disp: 32 * i})
+	}
+	ADDQ(U32(128), x)
+	DECQ(n)
+	JNZ(LabelRef("scale_loop"))
+	Label("scale_done")
+	VZEROUPPER()
+	RET()
+
+	expKernel()
+	tanhKernel()
+	erfKernel()
+}
+
+// reduceStore adds the four ymm accumulators and stores the horizontal sum
+// as the float32 result.
+func reduceStore(a, b, c, d VecPhysical, ret string) {
+	VADDPS(b, a, a)
+	VADDPS(d, c, c)
+	VADDPS(c, a, a)
+	VEXTRACTF128(U8(1), Y0, X1)
+	VADDPS(X1, X0, X0)
+	VPERMILPS(U8(0x4e), X0, X1)
+	VADDPS(X1, X0, X0)
+	VPERMILPS(U8(0xb1), X0, X1)
+	VADDPS(X1, X0, X0)
+	VZEROUPPER()
+	Store(X0, ReturnIndex(0))
+	RET()
+}
+
+// Constants live in a read-only table, 8 copies each (a ymm operand).
+var constTab Mem
+var constIdx = map[string]int{}
+
+func constant(name string, v float32) Mem {
+	i, ok := constIdx[name]
+	if !ok {
+		panic("unknown constant " + name)
+	}
+	_ = v
+	return constTab.Offset(32 * i)
+}
+
+func defConsts() {
+	vals := []struct {
+		name string
+		f    float32
+	}{
+		{"one", 1}, {"half", 0.5}, {"log2e", 1.44269504088896341},
+		{"expHi", 88.0}, {"expLo", -87.33654475}, {"ln2hi", 0.693359375}, {"ln2lo", -2.12194440e-4},
+		{"p0", 1.9875691500e-4}, {"p1", 1.3981999507e-3}, {"p2", 8.3334519073e-3},
+		{"p3", 4.1665795894e-2}, {"p4", 1.6666665459e-1}, {"p5", 5.0000001201e-1},
+		// tanh(x) ≈ x·P(x²)/Q(x²) on [-7.9053, 7.9053] (Eigen's float tanh).
+		{"thClamp", 7.90531110763549805},
+		{"ta1", 4.89352455891786e-03}, {"ta3", 6.37261928875436e-04}, {"ta5", 1.48572235717979e-05},
+		{"ta7", 5.12229709037114e-08}, {"ta9", -8.60467152213735e-11}, {"ta11", 2.00018790482477e-13},
+		{"ta13", -2.76076847742355e-16},
+		{"tb0", 4.89352518554385e-03}, {"tb2", 2.26843463243900e-03}, {"tb4", 1.18534705686654e-04},
+		{"tb6", 1.19825839466702e-06},
+		// erf(x) ≈ x·P(x²)/Q(x²) on [-4, 4] (Eigen's float erf).
+		{"erfClamp", 4},
+		{"ea1", -1.60960333262415e-02}, {"ea3", -2.95459980854025e-03}, {"ea5", -7.34990630326855e-04},
+		{"ea7", -5.69250639462346e-05}, {"ea9", -2.10102402082508e-06}, {"ea11", 2.77068142495902e-08},
+		{"ea13", -2.72614225801306e-10},
+		{"eb0", -1.42647390514189e-02}, {"eb2", -7.37332916720468e-03}, {"eb4", -1.68282697438203e-03},
+		{"eb6", -2.13374055278905e-04}, {"eb8", -1.45660718464996e-05},
+		{"rsqrt2", 0.70710678118654752},
+	}
+	constTab = GLOBL("vecconst", RODATA|NOPTR)
+	for i, c := range vals {
+		constIdx[c.name] = i
+		for l := 0; l < 8; l++ { // 8 copies: usable as a ymm memory operand
+			DATA(32*i+4*l, U32(math.Float32bits(c.f))) // bits: avo prints 1.0 as the integer $(1)
+		}
+	}
+}
+
+func bc(name string, r VecPhysical) { VMOVUPS(constant(name, 0), r) }
+
+// mapLoop emits the loop of an element-wise map over n (multiple of 8):
+// load src into Y0, body computes the result into Y0, store to dst.
+func mapLoop(name string, body func()) {
+	dst, src, n := RDI, RSI, RCX
+	Load(Param("dst"), dst)
+	Load(Param("src"), src)
+	Load(Param("n"), n)
+	SHRQ(U8(3), n)
+	JZ(LabelRef(name + "_done"))
+	Label(name + "_loop")
+	VMOVUPS(Mem{Base: src}, Y0)
+	body()
+	VMOVUPS(Y0, Mem{Base: dst})
+	ADDQ(U32(32), src)
+	ADDQ(U32(32), dst)
+	DECQ(n)
+	JNZ(LabelRef(name + "_loop"))
+	Label(name + "_done")
+}
+
+// expY0 replaces Y0 by exp(Y0) (Cephes expf: range reduction by ln 2 in two
+// parts and a degree-5 polynomial; ~1 ulp). Inputs above 88 saturate at
+// exp(88); inputs below -87.3365 (where the result leaves the normal range)
+// give 0. Uses Y1-Y4.
+func expY0() {
+	bc("expLo", Y4)
+	VCMPPS(U8(0x1d), Y4, Y0, Y3) // Y3 = Y0 >= lo (ordered, quiet)
+	VMAXPS(Y4, Y0, Y0)
+	bc("expHi", Y4)
+	VMINPS(Y4, Y0, Y0)
+	bc("log2e", Y1)
+	bc("half", Y2)
+	VFMADD213PS(Y2, Y0, Y1) // Y1 = x*log2e + 0.5
+	VROUNDPS(U8(1), Y1, Y1) // floor
+	bc("ln2hi", Y2)
+	VFNMADD231PS(Y2, Y1, Y0) // x -= n*ln2hi
+	bc("ln2lo", Y2)
+	VFNMADD231PS(Y2, Y1, Y0) // x -= n*ln2lo
+	VMULPS(Y0, Y0, Y4)       // z = x²
+	bc("p0", Y2)
+	for _, p := range []string{"p1", "p2", "p3", "p4", "p5"} {
+		VFMADD213PS(constant(p, 0), Y0, Y2) // y = y*x + p
+	}
+	VFMADD213PS(Y0, Y4, Y2) // y = y*z + x
+	VADDPS(constant("one", 0), Y2, Y2)
+	VCVTTPS2DQ(Y1, Y1)
+	VPSLLD(U8(23), Y1, Y1)
+	VPADDD(constant("one", 0), Y1, Y1) // + bits of 1.0 = 127<<23
+	VMULPS(Y1, Y2, Y0)
+	VANDPS(Y3, Y0, Y0)
+}
+
+func expKernel() {
+	TEXT("expAVX2", NOSPLIT, "func(dst, src *float32, n int, sub float32) float32")
+	Doc("expAVX2 sets dst[i] = exp(src[i]-sub) for n a multiple of 8 and returns Σ dst[i].")
+	VBROADCASTSS(NewParamAddr("sub", 24), Y5)
+	VXORPS(Y6, Y6, Y6)
+	mapLoop("exp", func() {
+		VSUBPS(Y5, Y0, Y0)
+		expY0()
+		VADDPS(Y0, Y6, Y6)
+	})
+	VEXTRACTF128(U8(1), Y6, X1)
+	VADDPS(X1, X6, X0)
+	VPERMILPS(U8(0x4e), X0, X1)
+	VADDPS(X1, X0, X0)
+	VPERMILPS(U8(0xb1), X0, X1)
+	VADDPS(X1, X0, X0)
+	VZEROUPPER()
+	Store(X0, ReturnIndex(0))
+	RET()
+}
+
+// ratPoly sets Y0 = x·P(x²)/Q(x²) with x = Y0 clamped to ±clamp. Uses Y1-Y4.
+func ratPoly(clamp string, ps, qs []string) {
+	bc(clamp, Y1)
+	VMINPS(Y1, Y0, Y0)
+	VXORPS(Y2, Y2, Y2)
+	VSUBPS(Y1, Y2, Y1)
+	VMAXPS(Y1, Y0, Y0)
+	VMULPS(Y0, Y0, Y1) // x²
+	bc(ps[len(ps)-1], Y2)
+	for i := len(ps) - 2; i >= 0; i-- {
+		VFMADD213PS(constant(ps[i], 0), Y1, Y2)
+	}
+	VMULPS(Y0, Y2, Y2) // x·P
+	bc(qs[len(qs)-1], Y3)
+	for i := len(qs) - 2; i >= 0; i-- {
+		VFMADD213PS(constant(qs[i], 0), Y1, Y3)
+	}
+	VDIVPS(Y3, Y2, Y0)
+}
+
+func tanhKernel() {
+	TEXT("tanhAVX2", NOSPLIT, "func(dst, src *float32, n int)")
+	Doc("tanhAVX2 sets dst[i] = tanh(src[i]) for n a multiple of 8.")
+	mapLoop("tanh", func() {
+		ratPoly("thClamp", []string{"ta1", "ta3", "ta5", "ta7", "ta9", "ta11", "ta13"}, []string{"tb0", "tb2", "tb4", "tb6"})
+	})
+	VZEROUPPER()
+	RET()
+}
+
+func erfKernel() {
+	TEXT("geluErfAVX2", NOSPLIT, "func(dst, src *float32, n int)")
+	Doc("geluErfAVX2 sets dst[i] = x/2·(1+erf(x/√2)), x = src[i], for n a multiple of 8.")
+	mapLoop("gelu", func() {
+		VMOVAPS(Y0, Y5)
+		VMULPS(constant("rsqrt2", 0), Y0, Y0)
+		ratPoly("erfClamp", []string{"ea1", "ea3", "ea5", "ea7", "ea9", "ea11", "ea13"}, []string{"eb0", "eb2", "eb4", "eb6", "eb8"})
+		VADDPS(constant("one", 0), Y0, Y0)
+		VMULPS(constant("half", 0), Y5, Y5)
+		VMULPS(Y5, Y0, Y0)
+	})
+	VZEROUPPER()
+	RET()
+}

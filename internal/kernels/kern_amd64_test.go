@@ -1,7 +1,10 @@
+//go:build !purego
+
 package kernels
 
 import "testing"
 
+// BenchmarkKernel512 times the AVX-512 micro-kernel alone (B block in L2).
 func BenchmarkKernel512(b *testing.B) {
 	kc := 384
 	a := make([]float32, 14*kc)
