@@ -52,17 +52,17 @@ func parseModules(s string) ([]string, error) {
 
 // PredictReport is ranks.json.
 type PredictReport struct {
-	Tool        string           `json:"tool"`
-	Created     string           `json:"created"`
-	Model       string           `json:"model"`
-	ModelType   string           `json:"model_type"`
-	WeightsHash string           `json:"weights_sha256"`
-	Layers      int              `json:"layers"`
-	Settings    PredictSettings  `json:"settings"`
-	Budget      map[string]int   `json:"budget"`
-	Modules     []ModuleResult   `json:"modules"`
+	Tool        string            `json:"tool"`
+	Created     string            `json:"created"`
+	Model       string            `json:"model"`
+	ModelType   string            `json:"model_type"`
+	WeightsHash string            `json:"weights_sha256"`
+	Layers      int               `json:"layers"`
+	Settings    PredictSettings   `json:"settings"`
+	Budget      map[string]int    `json:"budget"`
+	Modules     []ModuleResult    `json:"modules"`
 	RankLists   map[string]string `json:"rank_lists"`
-	Seconds     float64          `json:"seconds"`
+	Seconds     float64           `json:"seconds"`
 }
 
 // PredictSettings records every setting that shaped the result.

@@ -81,15 +81,15 @@ func (o *Options) Defaults() {
 
 // State is the resumable part of a run, saved as checkpoint/state.json.
 type State struct {
-	Step        int     `json:"step"`
-	TokensSeen  int64   `json:"tokens_seen"`
-	Seed        uint64  `json:"seed"`
-	Seconds     float64 `json:"seconds"`
-	NumParams   int     `json:"num_params"`
-	ConfigHash  string  `json:"config_hash"`
-	LastLoss    float64 `json:"last_loss"`
-	LastEval    *Eval   `json:"last_eval,omitempty"`
-	TrainSeqs   int     `json:"train_sequences"`
+	Step        int      `json:"step"`
+	TokensSeen  int64    `json:"tokens_seen"`
+	Seed        uint64   `json:"seed"`
+	Seconds     float64  `json:"seconds"`
+	NumParams   int      `json:"num_params"`
+	ConfigHash  string   `json:"config_hash"`
+	LastLoss    float64  `json:"last_loss"`
+	LastEval    *Eval    `json:"last_eval,omitempty"`
+	TrainSeqs   int      `json:"train_sequences"`
 	DataSources []string `json:"data_sources"`
 }
 
