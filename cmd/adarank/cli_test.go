@@ -176,3 +176,25 @@ func TestPredictBadInput(t *testing.T) {
 		t.Error("a folder without config.json loaded")
 	}
 }
+
+func TestEncodeBadInput(t *testing.T) {
+	needFixture(t, fixtureModel)
+	long := strings.Repeat("word ", 100) + "\n"
+	err := encodeMain([]string{"--model", fixtureModel, "--max-len", "16", "--no-truncate"}, strings.NewReader(long), &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "16") {
+		t.Errorf("--no-truncate with a long text: %v", err)
+	}
+	var out bytes.Buffer
+	if err := encodeMain([]string{"--model", fixtureModel, "--max-len", "16"}, strings.NewReader(long), &out); err != nil {
+		t.Fatalf("truncation by default failed: %v", err)
+	}
+	if err := encodeMain([]string{"--model", fixtureModel, "--max-len", "100000"}, strings.NewReader(long), &out); err == nil {
+		t.Error("--max-len beyond the position table accepted")
+	}
+	if err := encodeMain([]string{"--model", fixtureModel, "--batch", "0"}, strings.NewReader(long), &out); err == nil {
+		t.Error("--batch 0 accepted")
+	}
+	if err := encodeMain([]string{}, strings.NewReader(long), &out); err == nil {
+		t.Error("no --model accepted")
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -316,14 +317,13 @@ func loadProbes(file, task, dir string, n int, seed uint64) ([]string, string, e
 		if err != nil {
 			return nil, "", err
 		}
+		// A seeded sample of the training split (never validation or test).
+		idx := rand.New(rand.NewPCG(seed, 0x70726f6265)).Perm(len(ds.Train))
 		var texts []string
-		for _, ex := range ds.Train {
-			if len(texts) == n {
-				break
-			}
-			texts = append(texts, ex.Text)
+		for _, i := range idx[:min(n, len(idx))] {
+			texts = append(texts, ds.Train[i].Text)
 		}
-		return texts, fmt.Sprintf("task:%s train[:%d]", task, len(texts)), nil
+		return texts, fmt.Sprintf("task:%s train sample of %d (seed %d)", task, len(texts), seed), nil
 	}
 	return adarank.DefaultProbes, "reference-notebook-9", nil
 }

@@ -17,3 +17,15 @@ func BenchmarkKernel512(b *testing.B) {
 	}
 	b.ReportMetric(2*14*32*float64(kc)*15*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 }
+
+// BenchmarkAttentionOneThread runs the batched attention shapes on one
+// thread (for profiling the small-matrix path).
+func BenchmarkAttentionOneThread(b *testing.B) {
+	for _, s := range benchShapes[6:] {
+		b.Run(s.name, func(b *testing.B) {
+			prev := SetMaxThreads(1)
+			defer SetMaxThreads(prev)
+			benchGemm(b, s)
+		})
+	}
+}

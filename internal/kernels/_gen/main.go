@@ -295,26 +295,27 @@ func transposePack(name string, rows, w int) {
 		VUNPCKLPD(zmm(t+3), zmm(t+1), zmm(4*g+2))
 		VUNPCKHPD(zmm(t+3), zmm(t+1), zmm(4*g+3))
 	}
-	// Stages 3-4: 4×4 transpose of 128-bit lanes across the groups.
+	// Stages 3-4: 4×4 transpose of 128-bit lanes across the groups; output
+	// p (rows 0..15 of column p) lands in zmm(p), reusing dead registers.
 	for q := 0; q < 4; q++ {
 		a, b, c, d := Z16, Z17, Z18, Z19
 		VSHUFF32X4(U8(0x44), zmm(4+q), zmm(q), a)
 		VSHUFF32X4(U8(0x44), zmm(12+q), zmm(8+q), b)
 		VSHUFF32X4(U8(0xEE), zmm(4+q), zmm(q), c)
 		VSHUFF32X4(U8(0xEE), zmm(12+q), zmm(8+q), d)
-		outs := []struct {
-			x, y VecPhysical
-			imm  uint8
-			p    int
-		}{{a, b, 0x88, q}, {a, b, 0xDD, q + 4}, {c, d, 0x88, q + 8}, {c, d, 0xDD, q + 12}}
-		for k, o := range outs {
-			r := zmm(20 + k)
-			VSHUFF32X4(U8(o.imm), o.y, o.x, r)
-			if rows == 16 {
-				VMOVUPS(r, Mem{Base: dst, Disp: 4 * w * o.p})
-			} else {
-				VMOVUPS(r, K1, Mem{Base: dst, Disp: 4 * w * o.p})
-			}
+		VSHUFF32X4(U8(0x88), b, a, zmm(q))
+		VSHUFF32X4(U8(0xDD), b, a, zmm(q+4))
+		VSHUFF32X4(U8(0x88), d, c, zmm(q+8))
+		VSHUFF32X4(U8(0xDD), d, c, zmm(q+12))
+	}
+	// Store in p order. For rows < 16 each full-width store spills into the
+	// next column's first lanes, which the next store overwrites (masked
+	// stores are slow on Zen 4); only the last one is masked.
+	for p := 0; p < 16; p++ {
+		if rows == 16 || p < 15 {
+			VMOVUPS(zmm(p), Mem{Base: dst, Disp: 4 * w * p})
+		} else {
+			VMOVUPS(zmm(p), K1, Mem{Base: dst, Disp: 4 * w * p})
 		}
 	}
 	ADDQ(U32(64), src)
