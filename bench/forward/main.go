@@ -22,8 +22,8 @@ func main() {
 	reps := flag.Int("reps", 5, "timed repetitions (after one warm-up)")
 	layers := flag.Int("layers", 12, "encoder layers")
 	flag.Parse()
-	c := model.Config{Arch: "bert", Vocab: 30522, Hidden: 768, Layers: *layers, Heads: 12, Inter: 3072, MaxPos: 512,
-		TypeVocab: 2, Act: "gelu", Eps: 1e-12, HasPooler: true}
+	c := model.BertBase()
+	c.Layers = *layers
 	m, err := model.NewRandom(c, 1, 0.02)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -120,7 +120,7 @@ func predictMain(args []string, stdout io.Writer) error {
 	probeN := fs.Int("probe-n", 64, "number of task probes")
 	maxLen := fs.Int("max-len", 0, "maximum tokens per probe (0 = min(128, the model's maximum))")
 	noCache := fs.Bool("no-cache", false, "recompute all layers for every perturbation (slow; for checking the cache)")
-	outDir := fs.String("out", "", "folder for ranks.json, rank_pattern.json and importance.svg")
+	outDir := fs.String("out", "runs/predict", "folder for ranks.json, rank_pattern.json and importance.svg (\"\" = write nothing)")
 	asJSON := fs.Bool("json", false, "print the report as JSON instead of a table")
 	quiet := fs.Bool("quiet", false, "no progress bar")
 	if err := parseFlags(fs, args); err != nil {

@@ -6,7 +6,7 @@ import "golang.org/x/sys/cpu"
 
 // Implementations available on this CPU, best first.
 var (
-	avx512Impl = &gemmImpl{name: "avx512", mr: 14, nr: 32, nb: 480, kernel: kernelAVX512, maskedN: true}
+	avx512Impl = &gemmImpl{name: "avx512", mr: 14, nr: 32, nb: 480, kernel: kernelAVX512, kernelRowA: kernelAVX512Row, maskedN: true}
 	avx2Impl   = &gemmImpl{name: "avx2", mr: 6, nr: 16, nb: 480, kernel: kernelAVX2}
 )
 
@@ -54,6 +54,18 @@ func kernelAVX512(rows, cols, kc int, a []float32, as int, b []float32, bs int, 
 	_ = b[(kc-1)*bs+cols-1]
 	_ = c[(rows-1)*ldc+cols-1]
 	kern512[rows](kc, &a[0], as, &b[0], bs, &c[0], ldc, alpha, beta, uint32(uint64(1)<<cols-1))
+}
+
+var kern512r = [...]asmKernel{nil, sgemmAVX512r1, sgemmAVX512r2, sgemmAVX512r3, sgemmAVX512r4, sgemmAVX512r5,
+	sgemmAVX512r6, sgemmAVX512r7, sgemmAVX512r8, sgemmAVX512r9, sgemmAVX512r10, sgemmAVX512r11,
+	sgemmAVX512r12, sgemmAVX512r13, sgemmAVX512r14}
+
+// kernelAVX512Row reads A row-major in place: A(i,p) = a[i*as+p].
+func kernelAVX512Row(rows, cols, kc int, a []float32, as int, b []float32, bs int, c []float32, ldc int, alpha, beta float32) {
+	_ = a[(rows-1)*as+kc-1]
+	_ = b[(kc-1)*bs+cols-1]
+	_ = c[(rows-1)*ldc+cols-1]
+	kern512r[rows](kc, &a[0], as, &b[0], bs, &c[0], ldc, alpha, beta, uint32(uint64(1)<<cols-1))
 }
 
 func kernelAVX2(rows, cols, kc int, a []float32, as int, b []float32, bs int, c []float32, ldc int, alpha, beta float32) {

@@ -20,6 +20,9 @@ type gemmImpl struct {
 	// _gen/main.go: C[i][j] = alpha*Σ_p a[i+p*as]·b[p*bs+j] + beta*C[i][j],
 	// C[i][j] = c[i*ldc+j], i < rows, j < cols, p < kc (kc ≥ 1).
 	kernel func(rows, cols, kc int, a []float32, as int, b []float32, bs int, c []float32, ldc int, alpha, beta float32)
+	// kernelRowA, if set, has the same contract but reads A row-major in
+	// place: A(i,p) = a[i*as+p].
+	kernelRowA func(rows, cols, kc int, a []float32, as int, b []float32, bs int, c []float32, ldc int, alpha, beta float32)
 	// maskedN: the kernel reads only cols columns of B and writes only cols
 	// columns of C. Otherwise it needs nr readable B columns and the driver
 	// passes column edges through a scratch tile.
@@ -78,7 +81,8 @@ func (g *gemmArgs) blocked(im *gemmImpl, t int) {
 	// Operands already laid out as the kernel wants them are used in place
 	// when they are small enough to stay in cache unpacked.
 	small := m*k <= 128*1024 && k*n <= 128*1024
-	packA := !g.transA || !small
+	rowA := !g.transA && small && im.kernelRowA != nil
+	packA := !(g.transA || rowA) || !small
 	packB := g.transB || !small || (!im.maskedN && n%nr != 0)
 
 	kb := min(kcBlock, k)
@@ -133,7 +137,10 @@ func (g *gemmArgs) blocked(im *gemmImpl, t int) {
 		parallel(t, func(w int) {
 			j0 := nPanels * w / t * nr
 			j1 := min(nPanels*(w+1)/t*nr, n)
-			var scratch [16 * 32]float32
+			var scratch []float32 // column-edge tile, for kernels without masks
+			if !im.maskedN {
+				scratch = make([]float32, mr*nr)
+			}
 			for jc := j0; jc < j1; jc += nb {
 				nc := min(nb, j1-jc)
 				for pc := 0; pc < k; pc += kcBlock {
@@ -153,9 +160,13 @@ func (g *gemmArgs) blocked(im *gemmImpl, t int) {
 						rows := min(mr, m-i)
 						var ap []float32
 						aStride := mr
-						if packA {
+						kern := im.kernel
+						switch {
+						case packA:
 							ap = abuf[pc*mcPad+q*mr*kc:]
-						} else {
+						case rowA:
+							ap, aStride, kern = g.a[i*g.lda+pc:], g.lda, im.kernelRowA
+						default:
 							ap, aStride = g.a[pc*g.lda+i:], g.lda
 						}
 						for jr := 0; jr < nc; jr += nr {
@@ -163,14 +174,14 @@ func (g *gemmArgs) blocked(im *gemmImpl, t int) {
 							bp := bSrc[jr/nr*bPanelStep:]
 							coff := i*g.ldc + jc + jr
 							if cols == nr || im.maskedN {
-								im.kernel(rows, cols, kc, ap, aStride, bp, bStride, g.c[coff:], g.ldc, g.alpha, beta)
+								kern(rows, cols, kc, ap, aStride, bp, bStride, g.c[coff:], g.ldc, g.alpha, beta)
 								continue
 							}
 							// Column edge: run the full-width kernel on a copy.
 							for r := 0; r < rows; r++ {
 								copy(scratch[r*nr:r*nr+cols], g.c[coff+r*g.ldc:coff+r*g.ldc+cols])
 							}
-							im.kernel(rows, nr, kc, ap, aStride, bp, bStride, scratch[:], nr, g.alpha, beta)
+							kern(rows, nr, kc, ap, aStride, bp, bStride, scratch[:], nr, g.alpha, beta)
 							for r := 0; r < rows; r++ {
 								copy(g.c[coff+r*g.ldc:coff+r*g.ldc+cols], scratch[r*nr:r*nr+cols])
 							}

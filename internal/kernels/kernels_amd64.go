@@ -7,44 +7,86 @@ package kernels
 // sgemmAVX512x1 is the AVX-512 SGEMM micro-kernel for a 1×32 tile (see gen/main.go).
 func sgemmAVX512x1(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
 
+// sgemmAVX512r1 is the AVX-512 SGEMM micro-kernel for a 1×32 tile with A row-major in place (see gen/main.go).
+func sgemmAVX512r1(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+
 // sgemmAVX512x2 is the AVX-512 SGEMM micro-kernel for a 2×32 tile (see gen/main.go).
 func sgemmAVX512x2(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+
+// sgemmAVX512r2 is the AVX-512 SGEMM micro-kernel for a 2×32 tile with A row-major in place (see gen/main.go).
+func sgemmAVX512r2(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
 
 // sgemmAVX512x3 is the AVX-512 SGEMM micro-kernel for a 3×32 tile (see gen/main.go).
 func sgemmAVX512x3(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
 
+// sgemmAVX512r3 is the AVX-512 SGEMM micro-kernel for a 3×32 tile with A row-major in place (see gen/main.go).
+func sgemmAVX512r3(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+
 // sgemmAVX512x4 is the AVX-512 SGEMM micro-kernel for a 4×32 tile (see gen/main.go).
 func sgemmAVX512x4(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+
+// sgemmAVX512r4 is the AVX-512 SGEMM micro-kernel for a 4×32 tile with A row-major in place (see gen/main.go).
+func sgemmAVX512r4(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
 
 // sgemmAVX512x5 is the AVX-512 SGEMM micro-kernel for a 5×32 tile (see gen/main.go).
 func sgemmAVX512x5(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
 
+// sgemmAVX512r5 is the AVX-512 SGEMM micro-kernel for a 5×32 tile with A row-major in place (see gen/main.go).
+func sgemmAVX512r5(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+
 // sgemmAVX512x6 is the AVX-512 SGEMM micro-kernel for a 6×32 tile (see gen/main.go).
 func sgemmAVX512x6(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+
+// sgemmAVX512r6 is the AVX-512 SGEMM micro-kernel for a 6×32 tile with A row-major in place (see gen/main.go).
+func sgemmAVX512r6(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
 
 // sgemmAVX512x7 is the AVX-512 SGEMM micro-kernel for a 7×32 tile (see gen/main.go).
 func sgemmAVX512x7(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
 
+// sgemmAVX512r7 is the AVX-512 SGEMM micro-kernel for a 7×32 tile with A row-major in place (see gen/main.go).
+func sgemmAVX512r7(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+
 // sgemmAVX512x8 is the AVX-512 SGEMM micro-kernel for a 8×32 tile (see gen/main.go).
 func sgemmAVX512x8(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+
+// sgemmAVX512r8 is the AVX-512 SGEMM micro-kernel for a 8×32 tile with A row-major in place (see gen/main.go).
+func sgemmAVX512r8(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
 
 // sgemmAVX512x9 is the AVX-512 SGEMM micro-kernel for a 9×32 tile (see gen/main.go).
 func sgemmAVX512x9(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
 
+// sgemmAVX512r9 is the AVX-512 SGEMM micro-kernel for a 9×32 tile with A row-major in place (see gen/main.go).
+func sgemmAVX512r9(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+
 // sgemmAVX512x10 is the AVX-512 SGEMM micro-kernel for a 10×32 tile (see gen/main.go).
 func sgemmAVX512x10(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+
+// sgemmAVX512r10 is the AVX-512 SGEMM micro-kernel for a 10×32 tile with A row-major in place (see gen/main.go).
+func sgemmAVX512r10(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
 
 // sgemmAVX512x11 is the AVX-512 SGEMM micro-kernel for a 11×32 tile (see gen/main.go).
 func sgemmAVX512x11(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
 
+// sgemmAVX512r11 is the AVX-512 SGEMM micro-kernel for a 11×32 tile with A row-major in place (see gen/main.go).
+func sgemmAVX512r11(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+
 // sgemmAVX512x12 is the AVX-512 SGEMM micro-kernel for a 12×32 tile (see gen/main.go).
 func sgemmAVX512x12(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+
+// sgemmAVX512r12 is the AVX-512 SGEMM micro-kernel for a 12×32 tile with A row-major in place (see gen/main.go).
+func sgemmAVX512r12(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
 
 // sgemmAVX512x13 is the AVX-512 SGEMM micro-kernel for a 13×32 tile (see gen/main.go).
 func sgemmAVX512x13(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
 
+// sgemmAVX512r13 is the AVX-512 SGEMM micro-kernel for a 13×32 tile with A row-major in place (see gen/main.go).
+func sgemmAVX512r13(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+
 // sgemmAVX512x14 is the AVX-512 SGEMM micro-kernel for a 14×32 tile (see gen/main.go).
 func sgemmAVX512x14(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+
+// sgemmAVX512r14 is the AVX-512 SGEMM micro-kernel for a 14×32 tile with A row-major in place (see gen/main.go).
+func sgemmAVX512r14(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
 
 // sgemmAVX2x1 is the AVX2 SGEMM micro-kernel for a 1×16 tile (see gen/main.go).
 func sgemmAVX2x1(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)

@@ -101,3 +101,10 @@ func (c Config) MaxSeqLen() int {
 
 // HeadSize is the per-head width.
 func (c Config) HeadSize() int { return c.Hidden / c.Heads }
+
+// BertBase is the bert-base shape (12 layers, 768 hidden, 12 heads, 30522
+// tokens) with a pooler, for benchmarks on random weights.
+func BertBase() Config {
+	return Config{Arch: "bert", Vocab: 30522, Hidden: 768, Layers: 12, Heads: 12, Inter: 3072, MaxPos: 512,
+		TypeVocab: 2, Act: "gelu", Eps: 1e-12, HasPooler: true}
+}

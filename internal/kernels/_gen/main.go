@@ -27,7 +27,8 @@ const (
 func main() {
 	ConstraintExpr("!purego")
 	for mr := 1; mr <= mr512; mr++ {
-		gemmAVX512(mr)
+		gemmAVX512(mr, false)
+		gemmAVX512(mr, true)
 	}
 	for mr := 1; mr <= mr256; mr++ {
 		gemmAVX2(mr)
@@ -49,9 +50,20 @@ const kernelSig = "func(kc int, a *float32, as int, b *float32, bs int, c *float
 // from B or touched in C (so an unpadded B or C edge is safe to pass). Each
 // accumulator is a chain of FMAs in p order: the value of C[i][j] does not
 // depend on the tile it was computed in.
-func gemmAVX512(mr int) {
-	TEXT(fmt.Sprintf("sgemmAVX512x%d", mr), NOSPLIT, kernelSig)
-	Doc(fmt.Sprintf("sgemmAVX512x%d is the AVX-512 SGEMM micro-kernel for a %d×32 tile (see gen/main.go).", mr, mr))
+//
+// With rowA, A is read in place from a row-major matrix instead:
+// A(i,p) = a[i*as + p] (as = lda), through three row pointers.
+func gemmAVX512(mr int, rowA bool) {
+	name := fmt.Sprintf("sgemmAVX512x%d", mr)
+	if rowA {
+		name = fmt.Sprintf("sgemmAVX512r%d", mr)
+	}
+	TEXT(name, NOSPLIT, kernelSig)
+	if rowA {
+		Doc(fmt.Sprintf("%s is the AVX-512 SGEMM micro-kernel for a %d×32 tile with A row-major in place (see gen/main.go).", name, mr))
+	} else {
+		Doc(fmt.Sprintf("%s is the AVX-512 SGEMM micro-kernel for a %d×32 tile (see gen/main.go).", name, mr))
+	}
 	kc, a, as, b, bs, c, ldc := RDX, RAX, RSI, RBX, RDI, RCX, R8
 	Load(Param("kc"), kc)
 	Load(Param("a"), a)
@@ -85,25 +97,65 @@ func gemmAVX512(mr int) {
 		VPXORD(acc(i, 0), acc(i, 0), acc(i, 0))
 		VPXORD(acc(i, 1), acc(i, 1), acc(i, 1))
 	}
-	step := func() {
+	// Address of A(i, p+u) for unroll step u.
+	aAddr := func(i, u int) Mem { return Mem{Base: a, Disp: 4 * i} }
+	advanceA := func(u int) { ADDQ(as, a) }
+	if rowA {
+		// Rows 5g..5g+4 from base g: (B), (B)(l*1), (B)(l*2), (B)(l3*1), (B)(l*4).
+		l, l3 := as, R9
+		bases := []GPPhysical{a, R12, R13}
+		LEAQ(Mem{Base: l, Index: l, Scale: 2}, l3)
+		LEAQ(Mem{Base: l, Index: l, Scale: 4}, R10)
+		LEAQ(Mem{Base: a, Index: R10, Scale: 1}, R12)
+		LEAQ(Mem{Base: R12, Index: R10, Scale: 1}, R13)
+		aAddr = func(i, u int) Mem {
+			m := Mem{Base: bases[i/5], Disp: 4 * u}
+			switch i % 5 {
+			case 1:
+				m.Index, m.Scale = l, 1
+			case 2:
+				m.Index, m.Scale = l, 2
+			case 3:
+				m.Index, m.Scale = l3, 1
+			case 4:
+				m.Index, m.Scale = l, 4
+			}
+			return m
+		}
+		advanceA = func(u int) {
+			for g := 0; g*5 < mr; g++ {
+				ADDQ(U8(4*u), bases[g])
+			}
+		}
+	}
+	step := func(u int) {
 		VMOVUPS_Z(Mem{Base: b}, K1, b0)
 		VMOVUPS_Z(Mem{Base: b, Disp: 64}, K2, b1)
 		ADDQ(bs, b)
 		for i := 0; i < mr; i++ {
 			r := bc[i%2]
-			VBROADCASTSS(Mem{Base: a, Disp: 4 * i}, r)
+			if rowA {
+				VBROADCASTSS(aAddr(i, u), r)
+			} else {
+				VBROADCASTSS(aAddr(i, 0), r)
+			}
 			VFMADD231PS(b0, r, acc(i, 0))
 			VFMADD231PS(b1, r, acc(i, 1))
 		}
-		ADDQ(as, a)
+		if !rowA {
+			advanceA(1)
+		}
 	}
-	kernelLoops(kc, step)
+	kernelLoops(kc, step, func(n int) {
+		if rowA {
+			advanceA(n)
+		}
+	})
 
-	Label(fmt.Sprintf("store512x%d", mr))
 	VBROADCASTSS(NewParamAddr("alpha", 56), b0)
 	MOVL(NewParamAddr("beta", 60), R9L)
 	ANDL(U32(0x7fffffff), R9L)
-	JZ(LabelRef(fmt.Sprintf("beta0_512x%d", mr)))
+	JZ(LabelRef("beta0_" + name))
 	VBROADCASTSS(NewParamAddr("beta", 60), b1)
 	for i := 0; i < mr; i++ {
 		VMOVUPS_Z(Mem{Base: c}, K1, Z30)
@@ -120,7 +172,7 @@ func gemmAVX512(mr int) {
 	}
 	VZEROUPPER()
 	RET()
-	Label(fmt.Sprintf("beta0_512x%d", mr))
+	Label("beta0_" + name)
 	for i := 0; i < mr; i++ {
 		VMULPS(b0, acc(i, 0), acc(i, 0))
 		VMULPS(b0, acc(i, 1), acc(i, 1))
@@ -167,7 +219,7 @@ func gemmAVX2(mr int) {
 		VXORPS(acc(i, 0), acc(i, 0), acc(i, 0))
 		VXORPS(acc(i, 1), acc(i, 1), acc(i, 1))
 	}
-	step := func() {
+	step := func(int) {
 		VMOVUPS(Mem{Base: b}, b0)
 		VMOVUPS(Mem{Base: b, Disp: 32}, b1)
 		ADDQ(bs, b)
@@ -179,7 +231,7 @@ func gemmAVX2(mr int) {
 		}
 		ADDQ(as, a)
 	}
-	kernelLoops(kc, step)
+	kernelLoops(kc, step, func(int) {})
 
 	VBROADCASTSS(NewParamAddr("alpha", 56), b0)
 	MOVL(NewParamAddr("beta", 60), R9L)
@@ -215,8 +267,9 @@ func gemmAVX2(mr int) {
 
 var loopID int
 
-// kernelLoops runs step kc times (kc in RDX), unrolled by 4.
-func kernelLoops(kc GPPhysical, step func()) {
+// kernelLoops runs step kc times (kc in RDX), unrolled by 4; step gets its
+// index in the unrolled group and advance the group size after it.
+func kernelLoops(kc GPPhysical, step func(u int), advance func(n int)) {
 	loopID++
 	l4 := fmt.Sprintf("k4_%d", loopID)
 	l1 := fmt.Sprintf("k1_%d", loopID)
@@ -225,8 +278,9 @@ func kernelLoops(kc GPPhysical, step func()) {
 	JL(LabelRef(l1 + "pre"))
 	Label(l4)
 	for u := 0; u < 4; u++ {
-		step()
+		step(u)
 	}
+	advance(4)
 	SUBQ(U8(4), kc)
 	CMPQ(kc, U8(4))
 	JGE(LabelRef(l4))
@@ -234,7 +288,8 @@ func kernelLoops(kc GPPhysical, step func()) {
 	TESTQ(kc, kc)
 	JZ(LabelRef(done))
 	Label(l1)
-	step()
+	step(0)
+	advance(1)
 	DECQ(kc)
 	JNZ(LabelRef(l1))
 	Label(done)
