@@ -42,9 +42,11 @@ func availableImpls() []*gemmImpl {
 
 type asmKernel func(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha, beta float32, mask uint32)
 
-var kern512 = [...]asmKernel{nil, sgemmAVX512x1, sgemmAVX512x2, sgemmAVX512x3, sgemmAVX512x4, sgemmAVX512x5,
-	sgemmAVX512x6, sgemmAVX512x7, sgemmAVX512x8, sgemmAVX512x9, sgemmAVX512x10, sgemmAVX512x11,
-	sgemmAVX512x12, sgemmAVX512x13, sgemmAVX512x14}
+// AVX-512 kernels by rows: [masked][rows], full width (cols == 32) or masked.
+var kern512 = [2][15]asmKernel{
+	{nil, sgemmAVX512x1, sgemmAVX512x2, sgemmAVX512x3, sgemmAVX512x4, sgemmAVX512x5, sgemmAVX512x6, sgemmAVX512x7, sgemmAVX512x8, sgemmAVX512x9, sgemmAVX512x10, sgemmAVX512x11, sgemmAVX512x12, sgemmAVX512x13, sgemmAVX512x14},
+	{nil, sgemmAVX512x1m, sgemmAVX512x2m, sgemmAVX512x3m, sgemmAVX512x4m, sgemmAVX512x5m, sgemmAVX512x6m, sgemmAVX512x7m, sgemmAVX512x8m, sgemmAVX512x9m, sgemmAVX512x10m, sgemmAVX512x11m, sgemmAVX512x12m, sgemmAVX512x13m, sgemmAVX512x14m},
+}
 
 var kern256 = [...]asmKernel{nil, sgemmAVX2x1, sgemmAVX2x2, sgemmAVX2x3, sgemmAVX2x4, sgemmAVX2x5, sgemmAVX2x6}
 
@@ -53,19 +55,20 @@ func kernelAVX512(rows, cols, kc int, a []float32, as int, b []float32, bs int, 
 	_ = a[(kc-1)*as+rows-1]
 	_ = b[(kc-1)*bs+cols-1]
 	_ = c[(rows-1)*ldc+cols-1]
-	kern512[rows](kc, &a[0], as, &b[0], bs, &c[0], ldc, alpha, beta, uint32(uint64(1)<<cols-1))
+	kern512[b2i(cols < 32)][rows](kc, &a[0], as, &b[0], bs, &c[0], ldc, alpha, beta, uint32(uint64(1)<<cols-1))
 }
 
-var kern512r = [...]asmKernel{nil, sgemmAVX512r1, sgemmAVX512r2, sgemmAVX512r3, sgemmAVX512r4, sgemmAVX512r5,
-	sgemmAVX512r6, sgemmAVX512r7, sgemmAVX512r8, sgemmAVX512r9, sgemmAVX512r10, sgemmAVX512r11,
-	sgemmAVX512r12, sgemmAVX512r13, sgemmAVX512r14}
+var kern512r = [2][15]asmKernel{
+	{nil, sgemmAVX512r1, sgemmAVX512r2, sgemmAVX512r3, sgemmAVX512r4, sgemmAVX512r5, sgemmAVX512r6, sgemmAVX512r7, sgemmAVX512r8, sgemmAVX512r9, sgemmAVX512r10, sgemmAVX512r11, sgemmAVX512r12, sgemmAVX512r13, sgemmAVX512r14},
+	{nil, sgemmAVX512r1m, sgemmAVX512r2m, sgemmAVX512r3m, sgemmAVX512r4m, sgemmAVX512r5m, sgemmAVX512r6m, sgemmAVX512r7m, sgemmAVX512r8m, sgemmAVX512r9m, sgemmAVX512r10m, sgemmAVX512r11m, sgemmAVX512r12m, sgemmAVX512r13m, sgemmAVX512r14m},
+}
 
 // kernelAVX512Row reads A row-major in place: A(i,p) = a[i*as+p].
 func kernelAVX512Row(rows, cols, kc int, a []float32, as int, b []float32, bs int, c []float32, ldc int, alpha, beta float32) {
 	_ = a[(rows-1)*as+kc-1]
 	_ = b[(kc-1)*bs+cols-1]
 	_ = c[(rows-1)*ldc+cols-1]
-	kern512r[rows](kc, &a[0], as, &b[0], bs, &c[0], ldc, alpha, beta, uint32(uint64(1)<<cols-1))
+	kern512r[b2i(cols < 32)][rows](kc, &a[0], as, &b[0], bs, &c[0], ldc, alpha, beta, uint32(uint64(1)<<cols-1))
 }
 
 func kernelAVX2(rows, cols, kc int, a []float32, as int, b []float32, bs int, c []float32, ldc int, alpha, beta float32) {
@@ -114,4 +117,11 @@ func init() {
 		axpyAsm, scaleAsm = axpyAVX2, scaleAVX2
 		expAsm, tanhAsm, geluErfAsm = expAVX2, tanhAVX2, geluErfAVX2
 	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

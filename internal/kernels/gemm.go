@@ -39,8 +39,10 @@ func Gemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
 }
 
 // GemmStrided runs batch independent Gemms; matrix i of A starts at i*strideA,
-// and likewise for B and C. Small matrices are spread over the threads one
-// whole matrix each (so results match Gemm called in a loop, bit for bit).
+// and likewise for B and C. The C matrices must not overlap (A and B may:
+// a stride of 0 reuses one matrix). Small matrices are spread over the
+// threads one whole matrix each; results match Gemm called in a loop, bit
+// for bit.
 func GemmStrided(transA, transB bool, m, n, k int, alpha float32, a []float32, lda, strideA int, b []float32, ldb, strideB int, beta float32, c []float32, ldc, strideC int, batch int) {
 	if batch < 0 || strideA < 0 || strideB < 0 || strideC < 0 {
 		panic(fmt.Sprintf("kernels: GemmStrided: negative batch %d or stride (%d, %d, %d)", batch, strideA, strideB, strideC))
@@ -60,18 +62,16 @@ func GemmStrided(transA, transB bool, m, n, k int, alpha float32, a []float32, l
 		gi := gemmArgs{transA, transB, m, n, k, alpha, a[i*strideA:], lda, b[i*strideB:], ldb, beta, c[i*strideC:], ldc}
 		gi.run(im, 1)
 	}
-	t := threadsFor(m, n, k)
-	nt := maxThreads()
-	if t > 1 && m*n*k >= 1<<22 || nt == 1 || batch == 1 {
-		// Big matrices: each one uses all threads.
+	nt := min(maxThreads(), batch)
+	work := m * n * k
+	// One matrix per goroutine when the batch splits evenly enough or the
+	// matrices are too small to split; otherwise each matrix uses all threads.
+	if nt <= 1 || (batch%nt != 0 && batch < 4*nt && work >= 1<<21) {
 		for i := 0; i < batch; i++ {
 			gi := gemmArgs{transA, transB, m, n, k, alpha, a[i*strideA:], lda, b[i*strideB:], ldb, beta, c[i*strideC:], ldc}
 			gi.run(im, threadsFor(m, n, k))
 		}
 		return
-	}
-	if nt > batch {
-		nt = batch
 	}
 	// Hand out matrices dynamically: each is computed by one goroutine.
 	var next atomic.Int64
@@ -124,15 +124,14 @@ func threadsFor(m, n, k int) int {
 	if t <= 1 {
 		return 1
 	}
+	// Waking a parked thread costs several µs: below ~2M multiply-adds
+	// (~40 µs on one core) a second thread does not pay; above, give each
+	// thread at least 1M.
 	work := float64(m) * float64(n) * float64(k)
-	// ~1 µs of goroutine start/join per thread against ~50 flop/ns per core.
-	if per := work / float64(t); per < 1<<17 {
-		t = int(work / (1 << 17))
-		if t < 1 {
-			t = 1
-		}
+	if work < 1<<21 {
+		return 1
 	}
-	return t
+	return max(1, min(t, int(work/(1<<20))))
 }
 
 // parallel runs f(0..t-1), f(0) on the calling goroutine, and waits.

@@ -4,106 +4,190 @@
 
 package kernels
 
-// sgemmAVX512x1 is the AVX-512 SGEMM micro-kernel for a 1×32 tile (see gen/main.go).
+// sgemmAVX512x1 is the AVX-512 SGEMM micro-kernel for a 1×32 tile (see _gen/main.go).
 func sgemmAVX512x1(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
 
-// sgemmAVX512r1 is the AVX-512 SGEMM micro-kernel for a 1×32 tile with A row-major in place (see gen/main.go).
+// sgemmAVX512x1m is the AVX-512 SGEMM micro-kernel for a 1×32 tile (see _gen/main.go).
+func sgemmAVX512x1m(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+
+// sgemmAVX512r1 is the AVX-512 SGEMM micro-kernel for a 1×32 tile with A row-major in place (see _gen/main.go).
 func sgemmAVX512r1(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
 
-// sgemmAVX512x2 is the AVX-512 SGEMM micro-kernel for a 2×32 tile (see gen/main.go).
+// sgemmAVX512r1m is the AVX-512 SGEMM micro-kernel for a 1×32 tile with A row-major in place (see _gen/main.go).
+func sgemmAVX512r1m(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+
+// sgemmAVX512x2 is the AVX-512 SGEMM micro-kernel for a 2×32 tile (see _gen/main.go).
 func sgemmAVX512x2(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
 
-// sgemmAVX512r2 is the AVX-512 SGEMM micro-kernel for a 2×32 tile with A row-major in place (see gen/main.go).
+// sgemmAVX512x2m is the AVX-512 SGEMM micro-kernel for a 2×32 tile (see _gen/main.go).
+func sgemmAVX512x2m(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+
+// sgemmAVX512r2 is the AVX-512 SGEMM micro-kernel for a 2×32 tile with A row-major in place (see _gen/main.go).
 func sgemmAVX512r2(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
 
-// sgemmAVX512x3 is the AVX-512 SGEMM micro-kernel for a 3×32 tile (see gen/main.go).
+// sgemmAVX512r2m is the AVX-512 SGEMM micro-kernel for a 2×32 tile with A row-major in place (see _gen/main.go).
+func sgemmAVX512r2m(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+
+// sgemmAVX512x3 is the AVX-512 SGEMM micro-kernel for a 3×32 tile (see _gen/main.go).
 func sgemmAVX512x3(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
 
-// sgemmAVX512r3 is the AVX-512 SGEMM micro-kernel for a 3×32 tile with A row-major in place (see gen/main.go).
+// sgemmAVX512x3m is the AVX-512 SGEMM micro-kernel for a 3×32 tile (see _gen/main.go).
+func sgemmAVX512x3m(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+
+// sgemmAVX512r3 is the AVX-512 SGEMM micro-kernel for a 3×32 tile with A row-major in place (see _gen/main.go).
 func sgemmAVX512r3(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
 
-// sgemmAVX512x4 is the AVX-512 SGEMM micro-kernel for a 4×32 tile (see gen/main.go).
+// sgemmAVX512r3m is the AVX-512 SGEMM micro-kernel for a 3×32 tile with A row-major in place (see _gen/main.go).
+func sgemmAVX512r3m(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+
+// sgemmAVX512x4 is the AVX-512 SGEMM micro-kernel for a 4×32 tile (see _gen/main.go).
 func sgemmAVX512x4(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
 
-// sgemmAVX512r4 is the AVX-512 SGEMM micro-kernel for a 4×32 tile with A row-major in place (see gen/main.go).
+// sgemmAVX512x4m is the AVX-512 SGEMM micro-kernel for a 4×32 tile (see _gen/main.go).
+func sgemmAVX512x4m(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+
+// sgemmAVX512r4 is the AVX-512 SGEMM micro-kernel for a 4×32 tile with A row-major in place (see _gen/main.go).
 func sgemmAVX512r4(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
 
-// sgemmAVX512x5 is the AVX-512 SGEMM micro-kernel for a 5×32 tile (see gen/main.go).
+// sgemmAVX512r4m is the AVX-512 SGEMM micro-kernel for a 4×32 tile with A row-major in place (see _gen/main.go).
+func sgemmAVX512r4m(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+
+// sgemmAVX512x5 is the AVX-512 SGEMM micro-kernel for a 5×32 tile (see _gen/main.go).
 func sgemmAVX512x5(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
 
-// sgemmAVX512r5 is the AVX-512 SGEMM micro-kernel for a 5×32 tile with A row-major in place (see gen/main.go).
+// sgemmAVX512x5m is the AVX-512 SGEMM micro-kernel for a 5×32 tile (see _gen/main.go).
+func sgemmAVX512x5m(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+
+// sgemmAVX512r5 is the AVX-512 SGEMM micro-kernel for a 5×32 tile with A row-major in place (see _gen/main.go).
 func sgemmAVX512r5(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
 
-// sgemmAVX512x6 is the AVX-512 SGEMM micro-kernel for a 6×32 tile (see gen/main.go).
+// sgemmAVX512r5m is the AVX-512 SGEMM micro-kernel for a 5×32 tile with A row-major in place (see _gen/main.go).
+func sgemmAVX512r5m(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+
+// sgemmAVX512x6 is the AVX-512 SGEMM micro-kernel for a 6×32 tile (see _gen/main.go).
 func sgemmAVX512x6(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
 
-// sgemmAVX512r6 is the AVX-512 SGEMM micro-kernel for a 6×32 tile with A row-major in place (see gen/main.go).
+// sgemmAVX512x6m is the AVX-512 SGEMM micro-kernel for a 6×32 tile (see _gen/main.go).
+func sgemmAVX512x6m(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+
+// sgemmAVX512r6 is the AVX-512 SGEMM micro-kernel for a 6×32 tile with A row-major in place (see _gen/main.go).
 func sgemmAVX512r6(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
 
-// sgemmAVX512x7 is the AVX-512 SGEMM micro-kernel for a 7×32 tile (see gen/main.go).
+// sgemmAVX512r6m is the AVX-512 SGEMM micro-kernel for a 6×32 tile with A row-major in place (see _gen/main.go).
+func sgemmAVX512r6m(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+
+// sgemmAVX512x7 is the AVX-512 SGEMM micro-kernel for a 7×32 tile (see _gen/main.go).
 func sgemmAVX512x7(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
 
-// sgemmAVX512r7 is the AVX-512 SGEMM micro-kernel for a 7×32 tile with A row-major in place (see gen/main.go).
+// sgemmAVX512x7m is the AVX-512 SGEMM micro-kernel for a 7×32 tile (see _gen/main.go).
+func sgemmAVX512x7m(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+
+// sgemmAVX512r7 is the AVX-512 SGEMM micro-kernel for a 7×32 tile with A row-major in place (see _gen/main.go).
 func sgemmAVX512r7(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
 
-// sgemmAVX512x8 is the AVX-512 SGEMM micro-kernel for a 8×32 tile (see gen/main.go).
+// sgemmAVX512r7m is the AVX-512 SGEMM micro-kernel for a 7×32 tile with A row-major in place (see _gen/main.go).
+func sgemmAVX512r7m(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+
+// sgemmAVX512x8 is the AVX-512 SGEMM micro-kernel for a 8×32 tile (see _gen/main.go).
 func sgemmAVX512x8(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
 
-// sgemmAVX512r8 is the AVX-512 SGEMM micro-kernel for a 8×32 tile with A row-major in place (see gen/main.go).
+// sgemmAVX512x8m is the AVX-512 SGEMM micro-kernel for a 8×32 tile (see _gen/main.go).
+func sgemmAVX512x8m(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+
+// sgemmAVX512r8 is the AVX-512 SGEMM micro-kernel for a 8×32 tile with A row-major in place (see _gen/main.go).
 func sgemmAVX512r8(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
 
-// sgemmAVX512x9 is the AVX-512 SGEMM micro-kernel for a 9×32 tile (see gen/main.go).
+// sgemmAVX512r8m is the AVX-512 SGEMM micro-kernel for a 8×32 tile with A row-major in place (see _gen/main.go).
+func sgemmAVX512r8m(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+
+// sgemmAVX512x9 is the AVX-512 SGEMM micro-kernel for a 9×32 tile (see _gen/main.go).
 func sgemmAVX512x9(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
 
-// sgemmAVX512r9 is the AVX-512 SGEMM micro-kernel for a 9×32 tile with A row-major in place (see gen/main.go).
+// sgemmAVX512x9m is the AVX-512 SGEMM micro-kernel for a 9×32 tile (see _gen/main.go).
+func sgemmAVX512x9m(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+
+// sgemmAVX512r9 is the AVX-512 SGEMM micro-kernel for a 9×32 tile with A row-major in place (see _gen/main.go).
 func sgemmAVX512r9(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
 
-// sgemmAVX512x10 is the AVX-512 SGEMM micro-kernel for a 10×32 tile (see gen/main.go).
+// sgemmAVX512r9m is the AVX-512 SGEMM micro-kernel for a 9×32 tile with A row-major in place (see _gen/main.go).
+func sgemmAVX512r9m(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+
+// sgemmAVX512x10 is the AVX-512 SGEMM micro-kernel for a 10×32 tile (see _gen/main.go).
 func sgemmAVX512x10(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
 
-// sgemmAVX512r10 is the AVX-512 SGEMM micro-kernel for a 10×32 tile with A row-major in place (see gen/main.go).
+// sgemmAVX512x10m is the AVX-512 SGEMM micro-kernel for a 10×32 tile (see _gen/main.go).
+func sgemmAVX512x10m(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+
+// sgemmAVX512r10 is the AVX-512 SGEMM micro-kernel for a 10×32 tile with A row-major in place (see _gen/main.go).
 func sgemmAVX512r10(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
 
-// sgemmAVX512x11 is the AVX-512 SGEMM micro-kernel for a 11×32 tile (see gen/main.go).
+// sgemmAVX512r10m is the AVX-512 SGEMM micro-kernel for a 10×32 tile with A row-major in place (see _gen/main.go).
+func sgemmAVX512r10m(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+
+// sgemmAVX512x11 is the AVX-512 SGEMM micro-kernel for a 11×32 tile (see _gen/main.go).
 func sgemmAVX512x11(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
 
-// sgemmAVX512r11 is the AVX-512 SGEMM micro-kernel for a 11×32 tile with A row-major in place (see gen/main.go).
+// sgemmAVX512x11m is the AVX-512 SGEMM micro-kernel for a 11×32 tile (see _gen/main.go).
+func sgemmAVX512x11m(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+
+// sgemmAVX512r11 is the AVX-512 SGEMM micro-kernel for a 11×32 tile with A row-major in place (see _gen/main.go).
 func sgemmAVX512r11(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
 
-// sgemmAVX512x12 is the AVX-512 SGEMM micro-kernel for a 12×32 tile (see gen/main.go).
+// sgemmAVX512r11m is the AVX-512 SGEMM micro-kernel for a 11×32 tile with A row-major in place (see _gen/main.go).
+func sgemmAVX512r11m(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+
+// sgemmAVX512x12 is the AVX-512 SGEMM micro-kernel for a 12×32 tile (see _gen/main.go).
 func sgemmAVX512x12(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
 
-// sgemmAVX512r12 is the AVX-512 SGEMM micro-kernel for a 12×32 tile with A row-major in place (see gen/main.go).
+// sgemmAVX512x12m is the AVX-512 SGEMM micro-kernel for a 12×32 tile (see _gen/main.go).
+func sgemmAVX512x12m(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+
+// sgemmAVX512r12 is the AVX-512 SGEMM micro-kernel for a 12×32 tile with A row-major in place (see _gen/main.go).
 func sgemmAVX512r12(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
 
-// sgemmAVX512x13 is the AVX-512 SGEMM micro-kernel for a 13×32 tile (see gen/main.go).
+// sgemmAVX512r12m is the AVX-512 SGEMM micro-kernel for a 12×32 tile with A row-major in place (see _gen/main.go).
+func sgemmAVX512r12m(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+
+// sgemmAVX512x13 is the AVX-512 SGEMM micro-kernel for a 13×32 tile (see _gen/main.go).
 func sgemmAVX512x13(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
 
-// sgemmAVX512r13 is the AVX-512 SGEMM micro-kernel for a 13×32 tile with A row-major in place (see gen/main.go).
+// sgemmAVX512x13m is the AVX-512 SGEMM micro-kernel for a 13×32 tile (see _gen/main.go).
+func sgemmAVX512x13m(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+
+// sgemmAVX512r13 is the AVX-512 SGEMM micro-kernel for a 13×32 tile with A row-major in place (see _gen/main.go).
 func sgemmAVX512r13(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
 
-// sgemmAVX512x14 is the AVX-512 SGEMM micro-kernel for a 14×32 tile (see gen/main.go).
+// sgemmAVX512r13m is the AVX-512 SGEMM micro-kernel for a 13×32 tile with A row-major in place (see _gen/main.go).
+func sgemmAVX512r13m(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+
+// sgemmAVX512x14 is the AVX-512 SGEMM micro-kernel for a 14×32 tile (see _gen/main.go).
 func sgemmAVX512x14(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
 
-// sgemmAVX512r14 is the AVX-512 SGEMM micro-kernel for a 14×32 tile with A row-major in place (see gen/main.go).
+// sgemmAVX512x14m is the AVX-512 SGEMM micro-kernel for a 14×32 tile (see _gen/main.go).
+func sgemmAVX512x14m(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+
+// sgemmAVX512r14 is the AVX-512 SGEMM micro-kernel for a 14×32 tile with A row-major in place (see _gen/main.go).
 func sgemmAVX512r14(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
 
-// sgemmAVX2x1 is the AVX2 SGEMM micro-kernel for a 1×16 tile (see gen/main.go).
+// sgemmAVX512r14m is the AVX-512 SGEMM micro-kernel for a 14×32 tile with A row-major in place (see _gen/main.go).
+func sgemmAVX512r14m(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+
+// sgemmAVX2x1 is the AVX2 SGEMM micro-kernel for a 1×16 tile (see _gen/main.go).
 func sgemmAVX2x1(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
 
-// sgemmAVX2x2 is the AVX2 SGEMM micro-kernel for a 2×16 tile (see gen/main.go).
+// sgemmAVX2x2 is the AVX2 SGEMM micro-kernel for a 2×16 tile (see _gen/main.go).
 func sgemmAVX2x2(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
 
-// sgemmAVX2x3 is the AVX2 SGEMM micro-kernel for a 3×16 tile (see gen/main.go).
+// sgemmAVX2x3 is the AVX2 SGEMM micro-kernel for a 3×16 tile (see _gen/main.go).
 func sgemmAVX2x3(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
 
-// sgemmAVX2x4 is the AVX2 SGEMM micro-kernel for a 4×16 tile (see gen/main.go).
+// sgemmAVX2x4 is the AVX2 SGEMM micro-kernel for a 4×16 tile (see _gen/main.go).
 func sgemmAVX2x4(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
 
-// sgemmAVX2x5 is the AVX2 SGEMM micro-kernel for a 5×16 tile (see gen/main.go).
+// sgemmAVX2x5 is the AVX2 SGEMM micro-kernel for a 5×16 tile (see _gen/main.go).
 func sgemmAVX2x5(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
 
-// sgemmAVX2x6 is the AVX2 SGEMM micro-kernel for a 6×16 tile (see gen/main.go).
+// sgemmAVX2x6 is the AVX2 SGEMM micro-kernel for a 6×16 tile (see _gen/main.go).
 func sgemmAVX2x6(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
 
 // packT14AVX512 packs 14 rows of src (row stride ld) transposed into dst with row stride 14, 16 columns per chunk.

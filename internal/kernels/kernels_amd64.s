@@ -30,6 +30,104 @@ TEXT ·sgemmAVX512x1(SB), NOSPLIT, $0-68
 	JL         k1_1pre
 
 k4_1:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	ADDQ         SI, AX
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	ADDQ         SI, AX
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	ADDQ         SI, AX
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	ADDQ         SI, AX
+	SUBQ         $0x04, DX
+	CMPQ         DX, $0x04
+	JGE          k4_1
+
+k1_1pre:
+	TESTQ DX, DX
+	JZ    kdone_1
+
+k1_1:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	ADDQ         SI, AX
+	DECQ         DX
+	JNZ          k1_1
+
+kdone_1:
+	VBROADCASTSS alpha+56(FP), Z28
+	MOVL         beta+60(FP), R9
+	ANDL         $0x7fffffff, R9
+	JZ           beta0_sgemmAVX512x1
+	VBROADCASTSS beta+60(FP), Z29
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z0, Z30
+	VFMADD231PS  Z28, Z1, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	VZEROUPPER
+	RET
+
+beta0_sgemmAVX512x1:
+	VMULPS  Z28, Z0, Z0
+	VMULPS  Z28, Z1, Z1
+	VMOVUPS Z0, (CX)
+	VMOVUPS Z1, 64(CX)
+	VZEROUPPER
+	RET
+
+// func sgemmAVX512x1m(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·sgemmAVX512x1m(SB), NOSPLIT, $0-68
+	MOVQ       kc+0(FP), DX
+	MOVQ       a+8(FP), AX
+	MOVQ       as+16(FP), SI
+	SHLQ       $0x02, SI
+	MOVQ       b+24(FP), BX
+	MOVQ       bs+32(FP), DI
+	SHLQ       $0x02, DI
+	MOVQ       c+40(FP), CX
+	MOVQ       ldc+48(FP), R8
+	SHLQ       $0x02, R8
+	MOVL       mask+64(FP), R9
+	KMOVW      R9, K1
+	SHRL       $0x10, R9
+	KMOVW      R9, K2
+	MOVQ       CX, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	VPXORD     Z0, Z0, Z0
+	VPXORD     Z1, Z1, Z1
+	CMPQ       DX, $0x04
+	JL         k1_2pre
+
+k4_2:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	ADDQ         DI, BX
@@ -60,13 +158,13 @@ k4_1:
 	ADDQ         SI, AX
 	SUBQ         $0x04, DX
 	CMPQ         DX, $0x04
-	JGE          k4_1
+	JGE          k4_2
 
-k1_1pre:
+k1_2pre:
 	TESTQ DX, DX
-	JZ    kdone_1
+	JZ    kdone_2
 
-k1_1:
+k1_2:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	ADDQ         DI, BX
@@ -75,13 +173,13 @@ k1_1:
 	VFMADD231PS  Z29, Z30, Z1
 	ADDQ         SI, AX
 	DECQ         DX
-	JNZ          k1_1
+	JNZ          k1_2
 
-kdone_1:
+kdone_2:
 	VBROADCASTSS alpha+56(FP), Z28
 	MOVL         beta+60(FP), R9
 	ANDL         $0x7fffffff, R9
-	JZ           beta0_sgemmAVX512x1
+	JZ           beta0_sgemmAVX512x1m
 	VBROADCASTSS beta+60(FP), Z29
 	VMOVUPS.Z    (CX), K1, Z30
 	VMOVUPS.Z    64(CX), K2, Z31
@@ -94,7 +192,7 @@ kdone_1:
 	VZEROUPPER
 	RET
 
-beta0_sgemmAVX512x1:
+beta0_sgemmAVX512x1m:
 	VMULPS  Z28, Z0, Z0
 	VMULPS  Z28, Z1, Z1
 	VMOVUPS Z0, K1, (CX)
@@ -129,9 +227,108 @@ TEXT ·sgemmAVX512r1(SB), NOSPLIT, $0-68
 	LEAQ       (AX)(R10*1), R12
 	LEAQ       (R12)(R10*1), R13
 	CMPQ       DX, $0x04
-	JL         k1_2pre
+	JL         k1_3pre
 
-k4_2:
+k4_3:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS 4(AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS 12(AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	ADDQ         $0x10, AX
+	SUBQ         $0x04, DX
+	CMPQ         DX, $0x04
+	JGE          k4_3
+
+k1_3pre:
+	TESTQ DX, DX
+	JZ    kdone_3
+
+k1_3:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	ADDQ         $0x04, AX
+	DECQ         DX
+	JNZ          k1_3
+
+kdone_3:
+	VBROADCASTSS alpha+56(FP), Z28
+	MOVL         beta+60(FP), R9
+	ANDL         $0x7fffffff, R9
+	JZ           beta0_sgemmAVX512r1
+	VBROADCASTSS beta+60(FP), Z29
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z0, Z30
+	VFMADD231PS  Z28, Z1, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	VZEROUPPER
+	RET
+
+beta0_sgemmAVX512r1:
+	VMULPS  Z28, Z0, Z0
+	VMULPS  Z28, Z1, Z1
+	VMOVUPS Z0, (CX)
+	VMOVUPS Z1, 64(CX)
+	VZEROUPPER
+	RET
+
+// func sgemmAVX512r1m(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·sgemmAVX512r1m(SB), NOSPLIT, $0-68
+	MOVQ       kc+0(FP), DX
+	MOVQ       a+8(FP), AX
+	MOVQ       as+16(FP), SI
+	SHLQ       $0x02, SI
+	MOVQ       b+24(FP), BX
+	MOVQ       bs+32(FP), DI
+	SHLQ       $0x02, DI
+	MOVQ       c+40(FP), CX
+	MOVQ       ldc+48(FP), R8
+	SHLQ       $0x02, R8
+	MOVL       mask+64(FP), R9
+	KMOVW      R9, K1
+	SHRL       $0x10, R9
+	KMOVW      R9, K2
+	MOVQ       CX, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	VPXORD     Z0, Z0, Z0
+	VPXORD     Z1, Z1, Z1
+	LEAQ       (SI)(SI*2), R9
+	LEAQ       (SI)(SI*4), R10
+	LEAQ       (AX)(R10*1), R12
+	LEAQ       (R12)(R10*1), R13
+	CMPQ       DX, $0x04
+	JL         k1_4pre
+
+k4_4:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	ADDQ         DI, BX
@@ -159,13 +356,13 @@ k4_2:
 	ADDQ         $0x10, AX
 	SUBQ         $0x04, DX
 	CMPQ         DX, $0x04
-	JGE          k4_2
+	JGE          k4_4
 
-k1_2pre:
+k1_4pre:
 	TESTQ DX, DX
-	JZ    kdone_2
+	JZ    kdone_4
 
-k1_2:
+k1_4:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	ADDQ         DI, BX
@@ -174,13 +371,13 @@ k1_2:
 	VFMADD231PS  Z29, Z30, Z1
 	ADDQ         $0x04, AX
 	DECQ         DX
-	JNZ          k1_2
+	JNZ          k1_4
 
-kdone_2:
+kdone_4:
 	VBROADCASTSS alpha+56(FP), Z28
 	MOVL         beta+60(FP), R9
 	ANDL         $0x7fffffff, R9
-	JZ           beta0_sgemmAVX512r1
+	JZ           beta0_sgemmAVX512r1m
 	VBROADCASTSS beta+60(FP), Z29
 	VMOVUPS.Z    (CX), K1, Z30
 	VMOVUPS.Z    64(CX), K2, Z31
@@ -193,7 +390,7 @@ kdone_2:
 	VZEROUPPER
 	RET
 
-beta0_sgemmAVX512r1:
+beta0_sgemmAVX512r1m:
 	VMULPS  Z28, Z0, Z0
 	VMULPS  Z28, Z1, Z1
 	VMOVUPS Z0, K1, (CX)
@@ -229,9 +426,141 @@ TEXT ·sgemmAVX512x2(SB), NOSPLIT, $0-68
 	VPXORD     Z2, Z2, Z2
 	VPXORD     Z3, Z3, Z3
 	CMPQ       DX, $0x04
-	JL         k1_3pre
+	JL         k1_5pre
 
-k4_3:
+k4_5:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	ADDQ         SI, AX
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	ADDQ         SI, AX
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	ADDQ         SI, AX
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	ADDQ         SI, AX
+	SUBQ         $0x04, DX
+	CMPQ         DX, $0x04
+	JGE          k4_5
+
+k1_5pre:
+	TESTQ DX, DX
+	JZ    kdone_5
+
+k1_5:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	ADDQ         SI, AX
+	DECQ         DX
+	JNZ          k1_5
+
+kdone_5:
+	VBROADCASTSS alpha+56(FP), Z28
+	MOVL         beta+60(FP), R9
+	ANDL         $0x7fffffff, R9
+	JZ           beta0_sgemmAVX512x2
+	VBROADCASTSS beta+60(FP), Z29
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z0, Z30
+	VFMADD231PS  Z28, Z1, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z2, Z30
+	VFMADD231PS  Z28, Z3, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	VZEROUPPER
+	RET
+
+beta0_sgemmAVX512x2:
+	VMULPS  Z28, Z0, Z0
+	VMULPS  Z28, Z1, Z1
+	VMOVUPS Z0, (CX)
+	VMOVUPS Z1, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z2, Z2
+	VMULPS  Z28, Z3, Z3
+	VMOVUPS Z2, (CX)
+	VMOVUPS Z3, 64(CX)
+	VZEROUPPER
+	RET
+
+// func sgemmAVX512x2m(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·sgemmAVX512x2m(SB), NOSPLIT, $0-68
+	MOVQ       kc+0(FP), DX
+	MOVQ       a+8(FP), AX
+	MOVQ       as+16(FP), SI
+	SHLQ       $0x02, SI
+	MOVQ       b+24(FP), BX
+	MOVQ       bs+32(FP), DI
+	SHLQ       $0x02, DI
+	MOVQ       c+40(FP), CX
+	MOVQ       ldc+48(FP), R8
+	SHLQ       $0x02, R8
+	MOVL       mask+64(FP), R9
+	KMOVW      R9, K1
+	SHRL       $0x10, R9
+	KMOVW      R9, K2
+	MOVQ       CX, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	VPXORD     Z0, Z0, Z0
+	VPXORD     Z1, Z1, Z1
+	VPXORD     Z2, Z2, Z2
+	VPXORD     Z3, Z3, Z3
+	CMPQ       DX, $0x04
+	JL         k1_6pre
+
+k4_6:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	ADDQ         DI, BX
@@ -274,13 +603,13 @@ k4_3:
 	ADDQ         SI, AX
 	SUBQ         $0x04, DX
 	CMPQ         DX, $0x04
-	JGE          k4_3
+	JGE          k4_6
 
-k1_3pre:
+k1_6pre:
 	TESTQ DX, DX
-	JZ    kdone_3
+	JZ    kdone_6
 
-k1_3:
+k1_6:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	ADDQ         DI, BX
@@ -292,13 +621,13 @@ k1_3:
 	VFMADD231PS  Z29, Z31, Z3
 	ADDQ         SI, AX
 	DECQ         DX
-	JNZ          k1_3
+	JNZ          k1_6
 
-kdone_3:
+kdone_6:
 	VBROADCASTSS alpha+56(FP), Z28
 	MOVL         beta+60(FP), R9
 	ANDL         $0x7fffffff, R9
-	JZ           beta0_sgemmAVX512x2
+	JZ           beta0_sgemmAVX512x2m
 	VBROADCASTSS beta+60(FP), Z29
 	VMOVUPS.Z    (CX), K1, Z30
 	VMOVUPS.Z    64(CX), K2, Z31
@@ -320,7 +649,7 @@ kdone_3:
 	VZEROUPPER
 	RET
 
-beta0_sgemmAVX512x2:
+beta0_sgemmAVX512x2m:
 	VMULPS  Z28, Z0, Z0
 	VMULPS  Z28, Z1, Z1
 	VMOVUPS Z0, K1, (CX)
@@ -365,9 +694,142 @@ TEXT ·sgemmAVX512r2(SB), NOSPLIT, $0-68
 	LEAQ       (AX)(R10*1), R12
 	LEAQ       (R12)(R10*1), R13
 	CMPQ       DX, $0x04
-	JL         k1_4pre
+	JL         k1_7pre
 
-k4_4:
+k4_7:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS (AX)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS 4(AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 8(AX)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS 12(AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 12(AX)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	ADDQ         $0x10, AX
+	SUBQ         $0x04, DX
+	CMPQ         DX, $0x04
+	JGE          k4_7
+
+k1_7pre:
+	TESTQ DX, DX
+	JZ    kdone_7
+
+k1_7:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS (AX)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	ADDQ         $0x04, AX
+	DECQ         DX
+	JNZ          k1_7
+
+kdone_7:
+	VBROADCASTSS alpha+56(FP), Z28
+	MOVL         beta+60(FP), R9
+	ANDL         $0x7fffffff, R9
+	JZ           beta0_sgemmAVX512r2
+	VBROADCASTSS beta+60(FP), Z29
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z0, Z30
+	VFMADD231PS  Z28, Z1, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z2, Z30
+	VFMADD231PS  Z28, Z3, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	VZEROUPPER
+	RET
+
+beta0_sgemmAVX512r2:
+	VMULPS  Z28, Z0, Z0
+	VMULPS  Z28, Z1, Z1
+	VMOVUPS Z0, (CX)
+	VMOVUPS Z1, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z2, Z2
+	VMULPS  Z28, Z3, Z3
+	VMOVUPS Z2, (CX)
+	VMOVUPS Z3, 64(CX)
+	VZEROUPPER
+	RET
+
+// func sgemmAVX512r2m(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·sgemmAVX512r2m(SB), NOSPLIT, $0-68
+	MOVQ       kc+0(FP), DX
+	MOVQ       a+8(FP), AX
+	MOVQ       as+16(FP), SI
+	SHLQ       $0x02, SI
+	MOVQ       b+24(FP), BX
+	MOVQ       bs+32(FP), DI
+	SHLQ       $0x02, DI
+	MOVQ       c+40(FP), CX
+	MOVQ       ldc+48(FP), R8
+	SHLQ       $0x02, R8
+	MOVL       mask+64(FP), R9
+	KMOVW      R9, K1
+	SHRL       $0x10, R9
+	KMOVW      R9, K2
+	MOVQ       CX, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	VPXORD     Z0, Z0, Z0
+	VPXORD     Z1, Z1, Z1
+	VPXORD     Z2, Z2, Z2
+	VPXORD     Z3, Z3, Z3
+	LEAQ       (SI)(SI*2), R9
+	LEAQ       (SI)(SI*4), R10
+	LEAQ       (AX)(R10*1), R12
+	LEAQ       (R12)(R10*1), R13
+	CMPQ       DX, $0x04
+	JL         k1_8pre
+
+k4_8:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	ADDQ         DI, BX
@@ -407,13 +869,13 @@ k4_4:
 	ADDQ         $0x10, AX
 	SUBQ         $0x04, DX
 	CMPQ         DX, $0x04
-	JGE          k4_4
+	JGE          k4_8
 
-k1_4pre:
+k1_8pre:
 	TESTQ DX, DX
-	JZ    kdone_4
+	JZ    kdone_8
 
-k1_4:
+k1_8:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	ADDQ         DI, BX
@@ -425,13 +887,13 @@ k1_4:
 	VFMADD231PS  Z29, Z31, Z3
 	ADDQ         $0x04, AX
 	DECQ         DX
-	JNZ          k1_4
+	JNZ          k1_8
 
-kdone_4:
+kdone_8:
 	VBROADCASTSS alpha+56(FP), Z28
 	MOVL         beta+60(FP), R9
 	ANDL         $0x7fffffff, R9
-	JZ           beta0_sgemmAVX512r2
+	JZ           beta0_sgemmAVX512r2m
 	VBROADCASTSS beta+60(FP), Z29
 	VMOVUPS.Z    (CX), K1, Z30
 	VMOVUPS.Z    64(CX), K2, Z31
@@ -453,7 +915,7 @@ kdone_4:
 	VZEROUPPER
 	RET
 
-beta0_sgemmAVX512r2:
+beta0_sgemmAVX512r2m:
 	VMULPS  Z28, Z0, Z0
 	VMULPS  Z28, Z1, Z1
 	VMOVUPS Z0, K1, (CX)
@@ -499,9 +961,175 @@ TEXT ·sgemmAVX512x3(SB), NOSPLIT, $0-68
 	VPXORD     Z4, Z4, Z4
 	VPXORD     Z5, Z5, Z5
 	CMPQ       DX, $0x04
-	JL         k1_5pre
+	JL         k1_9pre
 
-k4_5:
+k4_9:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	ADDQ         SI, AX
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	ADDQ         SI, AX
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	ADDQ         SI, AX
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	ADDQ         SI, AX
+	SUBQ         $0x04, DX
+	CMPQ         DX, $0x04
+	JGE          k4_9
+
+k1_9pre:
+	TESTQ DX, DX
+	JZ    kdone_9
+
+k1_9:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	ADDQ         SI, AX
+	DECQ         DX
+	JNZ          k1_9
+
+kdone_9:
+	VBROADCASTSS alpha+56(FP), Z28
+	MOVL         beta+60(FP), R9
+	ANDL         $0x7fffffff, R9
+	JZ           beta0_sgemmAVX512x3
+	VBROADCASTSS beta+60(FP), Z29
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z0, Z30
+	VFMADD231PS  Z28, Z1, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z2, Z30
+	VFMADD231PS  Z28, Z3, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z4, Z30
+	VFMADD231PS  Z28, Z5, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	VZEROUPPER
+	RET
+
+beta0_sgemmAVX512x3:
+	VMULPS  Z28, Z0, Z0
+	VMULPS  Z28, Z1, Z1
+	VMOVUPS Z0, (CX)
+	VMOVUPS Z1, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z2, Z2
+	VMULPS  Z28, Z3, Z3
+	VMOVUPS Z2, (CX)
+	VMOVUPS Z3, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z4, Z4
+	VMULPS  Z28, Z5, Z5
+	VMOVUPS Z4, (CX)
+	VMOVUPS Z5, 64(CX)
+	VZEROUPPER
+	RET
+
+// func sgemmAVX512x3m(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·sgemmAVX512x3m(SB), NOSPLIT, $0-68
+	MOVQ       kc+0(FP), DX
+	MOVQ       a+8(FP), AX
+	MOVQ       as+16(FP), SI
+	SHLQ       $0x02, SI
+	MOVQ       b+24(FP), BX
+	MOVQ       bs+32(FP), DI
+	SHLQ       $0x02, DI
+	MOVQ       c+40(FP), CX
+	MOVQ       ldc+48(FP), R8
+	SHLQ       $0x02, R8
+	MOVL       mask+64(FP), R9
+	KMOVW      R9, K1
+	SHRL       $0x10, R9
+	KMOVW      R9, K2
+	MOVQ       CX, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	VPXORD     Z0, Z0, Z0
+	VPXORD     Z1, Z1, Z1
+	VPXORD     Z2, Z2, Z2
+	VPXORD     Z3, Z3, Z3
+	VPXORD     Z4, Z4, Z4
+	VPXORD     Z5, Z5, Z5
+	CMPQ       DX, $0x04
+	JL         k1_10pre
+
+k4_10:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	ADDQ         DI, BX
@@ -556,13 +1184,13 @@ k4_5:
 	ADDQ         SI, AX
 	SUBQ         $0x04, DX
 	CMPQ         DX, $0x04
-	JGE          k4_5
+	JGE          k4_10
 
-k1_5pre:
+k1_10pre:
 	TESTQ DX, DX
-	JZ    kdone_5
+	JZ    kdone_10
 
-k1_5:
+k1_10:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	ADDQ         DI, BX
@@ -577,13 +1205,13 @@ k1_5:
 	VFMADD231PS  Z29, Z30, Z5
 	ADDQ         SI, AX
 	DECQ         DX
-	JNZ          k1_5
+	JNZ          k1_10
 
-kdone_5:
+kdone_10:
 	VBROADCASTSS alpha+56(FP), Z28
 	MOVL         beta+60(FP), R9
 	ANDL         $0x7fffffff, R9
-	JZ           beta0_sgemmAVX512x3
+	JZ           beta0_sgemmAVX512x3m
 	VBROADCASTSS beta+60(FP), Z29
 	VMOVUPS.Z    (CX), K1, Z30
 	VMOVUPS.Z    64(CX), K2, Z31
@@ -614,7 +1242,7 @@ kdone_5:
 	VZEROUPPER
 	RET
 
-beta0_sgemmAVX512x3:
+beta0_sgemmAVX512x3m:
 	VMULPS  Z28, Z0, Z0
 	VMULPS  Z28, Z1, Z1
 	VMOVUPS Z0, K1, (CX)
@@ -669,9 +1297,176 @@ TEXT ·sgemmAVX512r3(SB), NOSPLIT, $0-68
 	LEAQ       (AX)(R10*1), R12
 	LEAQ       (R12)(R10*1), R13
 	CMPQ       DX, $0x04
-	JL         k1_6pre
+	JL         k1_11pre
 
-k4_6:
+k4_11:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS (AX)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS (AX)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS 4(AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 4(AX)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 8(AX)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS 12(AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 12(AX)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 12(AX)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	ADDQ         $0x10, AX
+	SUBQ         $0x04, DX
+	CMPQ         DX, $0x04
+	JGE          k4_11
+
+k1_11pre:
+	TESTQ DX, DX
+	JZ    kdone_11
+
+k1_11:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS (AX)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS (AX)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	ADDQ         $0x04, AX
+	DECQ         DX
+	JNZ          k1_11
+
+kdone_11:
+	VBROADCASTSS alpha+56(FP), Z28
+	MOVL         beta+60(FP), R9
+	ANDL         $0x7fffffff, R9
+	JZ           beta0_sgemmAVX512r3
+	VBROADCASTSS beta+60(FP), Z29
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z0, Z30
+	VFMADD231PS  Z28, Z1, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z2, Z30
+	VFMADD231PS  Z28, Z3, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z4, Z30
+	VFMADD231PS  Z28, Z5, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	VZEROUPPER
+	RET
+
+beta0_sgemmAVX512r3:
+	VMULPS  Z28, Z0, Z0
+	VMULPS  Z28, Z1, Z1
+	VMOVUPS Z0, (CX)
+	VMOVUPS Z1, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z2, Z2
+	VMULPS  Z28, Z3, Z3
+	VMOVUPS Z2, (CX)
+	VMOVUPS Z3, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z4, Z4
+	VMULPS  Z28, Z5, Z5
+	VMOVUPS Z4, (CX)
+	VMOVUPS Z5, 64(CX)
+	VZEROUPPER
+	RET
+
+// func sgemmAVX512r3m(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·sgemmAVX512r3m(SB), NOSPLIT, $0-68
+	MOVQ       kc+0(FP), DX
+	MOVQ       a+8(FP), AX
+	MOVQ       as+16(FP), SI
+	SHLQ       $0x02, SI
+	MOVQ       b+24(FP), BX
+	MOVQ       bs+32(FP), DI
+	SHLQ       $0x02, DI
+	MOVQ       c+40(FP), CX
+	MOVQ       ldc+48(FP), R8
+	SHLQ       $0x02, R8
+	MOVL       mask+64(FP), R9
+	KMOVW      R9, K1
+	SHRL       $0x10, R9
+	KMOVW      R9, K2
+	MOVQ       CX, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	VPXORD     Z0, Z0, Z0
+	VPXORD     Z1, Z1, Z1
+	VPXORD     Z2, Z2, Z2
+	VPXORD     Z3, Z3, Z3
+	VPXORD     Z4, Z4, Z4
+	VPXORD     Z5, Z5, Z5
+	LEAQ       (SI)(SI*2), R9
+	LEAQ       (SI)(SI*4), R10
+	LEAQ       (AX)(R10*1), R12
+	LEAQ       (R12)(R10*1), R13
+	CMPQ       DX, $0x04
+	JL         k1_12pre
+
+k4_12:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	ADDQ         DI, BX
@@ -723,13 +1518,13 @@ k4_6:
 	ADDQ         $0x10, AX
 	SUBQ         $0x04, DX
 	CMPQ         DX, $0x04
-	JGE          k4_6
+	JGE          k4_12
 
-k1_6pre:
+k1_12pre:
 	TESTQ DX, DX
-	JZ    kdone_6
+	JZ    kdone_12
 
-k1_6:
+k1_12:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	ADDQ         DI, BX
@@ -744,13 +1539,13 @@ k1_6:
 	VFMADD231PS  Z29, Z30, Z5
 	ADDQ         $0x04, AX
 	DECQ         DX
-	JNZ          k1_6
+	JNZ          k1_12
 
-kdone_6:
+kdone_12:
 	VBROADCASTSS alpha+56(FP), Z28
 	MOVL         beta+60(FP), R9
 	ANDL         $0x7fffffff, R9
-	JZ           beta0_sgemmAVX512r3
+	JZ           beta0_sgemmAVX512r3m
 	VBROADCASTSS beta+60(FP), Z29
 	VMOVUPS.Z    (CX), K1, Z30
 	VMOVUPS.Z    64(CX), K2, Z31
@@ -781,7 +1576,7 @@ kdone_6:
 	VZEROUPPER
 	RET
 
-beta0_sgemmAVX512r3:
+beta0_sgemmAVX512r3m:
 	VMULPS  Z28, Z0, Z0
 	VMULPS  Z28, Z1, Z1
 	VMOVUPS Z0, K1, (CX)
@@ -837,9 +1632,209 @@ TEXT ·sgemmAVX512x4(SB), NOSPLIT, $0-68
 	VPXORD     Z6, Z6, Z6
 	VPXORD     Z7, Z7, Z7
 	CMPQ       DX, $0x04
-	JL         k1_7pre
+	JL         k1_13pre
 
-k4_7:
+k4_13:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	ADDQ         SI, AX
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	ADDQ         SI, AX
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	ADDQ         SI, AX
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	ADDQ         SI, AX
+	SUBQ         $0x04, DX
+	CMPQ         DX, $0x04
+	JGE          k4_13
+
+k1_13pre:
+	TESTQ DX, DX
+	JZ    kdone_13
+
+k1_13:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	ADDQ         SI, AX
+	DECQ         DX
+	JNZ          k1_13
+
+kdone_13:
+	VBROADCASTSS alpha+56(FP), Z28
+	MOVL         beta+60(FP), R9
+	ANDL         $0x7fffffff, R9
+	JZ           beta0_sgemmAVX512x4
+	VBROADCASTSS beta+60(FP), Z29
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z0, Z30
+	VFMADD231PS  Z28, Z1, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z2, Z30
+	VFMADD231PS  Z28, Z3, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z4, Z30
+	VFMADD231PS  Z28, Z5, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z6, Z30
+	VFMADD231PS  Z28, Z7, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	VZEROUPPER
+	RET
+
+beta0_sgemmAVX512x4:
+	VMULPS  Z28, Z0, Z0
+	VMULPS  Z28, Z1, Z1
+	VMOVUPS Z0, (CX)
+	VMOVUPS Z1, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z2, Z2
+	VMULPS  Z28, Z3, Z3
+	VMOVUPS Z2, (CX)
+	VMOVUPS Z3, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z4, Z4
+	VMULPS  Z28, Z5, Z5
+	VMOVUPS Z4, (CX)
+	VMOVUPS Z5, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z6, Z6
+	VMULPS  Z28, Z7, Z7
+	VMOVUPS Z6, (CX)
+	VMOVUPS Z7, 64(CX)
+	VZEROUPPER
+	RET
+
+// func sgemmAVX512x4m(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·sgemmAVX512x4m(SB), NOSPLIT, $0-68
+	MOVQ       kc+0(FP), DX
+	MOVQ       a+8(FP), AX
+	MOVQ       as+16(FP), SI
+	SHLQ       $0x02, SI
+	MOVQ       b+24(FP), BX
+	MOVQ       bs+32(FP), DI
+	SHLQ       $0x02, DI
+	MOVQ       c+40(FP), CX
+	MOVQ       ldc+48(FP), R8
+	SHLQ       $0x02, R8
+	MOVL       mask+64(FP), R9
+	KMOVW      R9, K1
+	SHRL       $0x10, R9
+	KMOVW      R9, K2
+	MOVQ       CX, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	VPXORD     Z0, Z0, Z0
+	VPXORD     Z1, Z1, Z1
+	VPXORD     Z2, Z2, Z2
+	VPXORD     Z3, Z3, Z3
+	VPXORD     Z4, Z4, Z4
+	VPXORD     Z5, Z5, Z5
+	VPXORD     Z6, Z6, Z6
+	VPXORD     Z7, Z7, Z7
+	CMPQ       DX, $0x04
+	JL         k1_14pre
+
+k4_14:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	ADDQ         DI, BX
@@ -906,13 +1901,13 @@ k4_7:
 	ADDQ         SI, AX
 	SUBQ         $0x04, DX
 	CMPQ         DX, $0x04
-	JGE          k4_7
+	JGE          k4_14
 
-k1_7pre:
+k1_14pre:
 	TESTQ DX, DX
-	JZ    kdone_7
+	JZ    kdone_14
 
-k1_7:
+k1_14:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	ADDQ         DI, BX
@@ -930,13 +1925,13 @@ k1_7:
 	VFMADD231PS  Z29, Z31, Z7
 	ADDQ         SI, AX
 	DECQ         DX
-	JNZ          k1_7
+	JNZ          k1_14
 
-kdone_7:
+kdone_14:
 	VBROADCASTSS alpha+56(FP), Z28
 	MOVL         beta+60(FP), R9
 	ANDL         $0x7fffffff, R9
-	JZ           beta0_sgemmAVX512x4
+	JZ           beta0_sgemmAVX512x4m
 	VBROADCASTSS beta+60(FP), Z29
 	VMOVUPS.Z    (CX), K1, Z30
 	VMOVUPS.Z    64(CX), K2, Z31
@@ -976,7 +1971,7 @@ kdone_7:
 	VZEROUPPER
 	RET
 
-beta0_sgemmAVX512x4:
+beta0_sgemmAVX512x4m:
 	VMULPS  Z28, Z0, Z0
 	VMULPS  Z28, Z1, Z1
 	VMOVUPS Z0, K1, (CX)
@@ -1041,9 +2036,210 @@ TEXT ·sgemmAVX512r4(SB), NOSPLIT, $0-68
 	LEAQ       (AX)(R10*1), R12
 	LEAQ       (R12)(R10*1), R13
 	CMPQ       DX, $0x04
-	JL         k1_8pre
+	JL         k1_15pre
 
-k4_8:
+k4_15:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS (AX)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS (AX)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS (AX)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS 4(AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 4(AX)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 4(AX)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 8(AX)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 8(AX)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS 12(AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 12(AX)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 12(AX)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 12(AX)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	ADDQ         $0x10, AX
+	SUBQ         $0x04, DX
+	CMPQ         DX, $0x04
+	JGE          k4_15
+
+k1_15pre:
+	TESTQ DX, DX
+	JZ    kdone_15
+
+k1_15:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS (AX)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS (AX)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS (AX)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	ADDQ         $0x04, AX
+	DECQ         DX
+	JNZ          k1_15
+
+kdone_15:
+	VBROADCASTSS alpha+56(FP), Z28
+	MOVL         beta+60(FP), R9
+	ANDL         $0x7fffffff, R9
+	JZ           beta0_sgemmAVX512r4
+	VBROADCASTSS beta+60(FP), Z29
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z0, Z30
+	VFMADD231PS  Z28, Z1, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z2, Z30
+	VFMADD231PS  Z28, Z3, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z4, Z30
+	VFMADD231PS  Z28, Z5, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z6, Z30
+	VFMADD231PS  Z28, Z7, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	VZEROUPPER
+	RET
+
+beta0_sgemmAVX512r4:
+	VMULPS  Z28, Z0, Z0
+	VMULPS  Z28, Z1, Z1
+	VMOVUPS Z0, (CX)
+	VMOVUPS Z1, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z2, Z2
+	VMULPS  Z28, Z3, Z3
+	VMOVUPS Z2, (CX)
+	VMOVUPS Z3, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z4, Z4
+	VMULPS  Z28, Z5, Z5
+	VMOVUPS Z4, (CX)
+	VMOVUPS Z5, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z6, Z6
+	VMULPS  Z28, Z7, Z7
+	VMOVUPS Z6, (CX)
+	VMOVUPS Z7, 64(CX)
+	VZEROUPPER
+	RET
+
+// func sgemmAVX512r4m(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·sgemmAVX512r4m(SB), NOSPLIT, $0-68
+	MOVQ       kc+0(FP), DX
+	MOVQ       a+8(FP), AX
+	MOVQ       as+16(FP), SI
+	SHLQ       $0x02, SI
+	MOVQ       b+24(FP), BX
+	MOVQ       bs+32(FP), DI
+	SHLQ       $0x02, DI
+	MOVQ       c+40(FP), CX
+	MOVQ       ldc+48(FP), R8
+	SHLQ       $0x02, R8
+	MOVL       mask+64(FP), R9
+	KMOVW      R9, K1
+	SHRL       $0x10, R9
+	KMOVW      R9, K2
+	MOVQ       CX, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	VPXORD     Z0, Z0, Z0
+	VPXORD     Z1, Z1, Z1
+	VPXORD     Z2, Z2, Z2
+	VPXORD     Z3, Z3, Z3
+	VPXORD     Z4, Z4, Z4
+	VPXORD     Z5, Z5, Z5
+	VPXORD     Z6, Z6, Z6
+	VPXORD     Z7, Z7, Z7
+	LEAQ       (SI)(SI*2), R9
+	LEAQ       (SI)(SI*4), R10
+	LEAQ       (AX)(R10*1), R12
+	LEAQ       (R12)(R10*1), R13
+	CMPQ       DX, $0x04
+	JL         k1_16pre
+
+k4_16:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	ADDQ         DI, BX
@@ -1107,13 +2303,13 @@ k4_8:
 	ADDQ         $0x10, AX
 	SUBQ         $0x04, DX
 	CMPQ         DX, $0x04
-	JGE          k4_8
+	JGE          k4_16
 
-k1_8pre:
+k1_16pre:
 	TESTQ DX, DX
-	JZ    kdone_8
+	JZ    kdone_16
 
-k1_8:
+k1_16:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	ADDQ         DI, BX
@@ -1131,13 +2327,13 @@ k1_8:
 	VFMADD231PS  Z29, Z31, Z7
 	ADDQ         $0x04, AX
 	DECQ         DX
-	JNZ          k1_8
+	JNZ          k1_16
 
-kdone_8:
+kdone_16:
 	VBROADCASTSS alpha+56(FP), Z28
 	MOVL         beta+60(FP), R9
 	ANDL         $0x7fffffff, R9
-	JZ           beta0_sgemmAVX512r4
+	JZ           beta0_sgemmAVX512r4m
 	VBROADCASTSS beta+60(FP), Z29
 	VMOVUPS.Z    (CX), K1, Z30
 	VMOVUPS.Z    64(CX), K2, Z31
@@ -1177,7 +2373,7 @@ kdone_8:
 	VZEROUPPER
 	RET
 
-beta0_sgemmAVX512r4:
+beta0_sgemmAVX512r4m:
 	VMULPS  Z28, Z0, Z0
 	VMULPS  Z28, Z1, Z1
 	VMOVUPS Z0, K1, (CX)
@@ -1243,9 +2439,243 @@ TEXT ·sgemmAVX512x5(SB), NOSPLIT, $0-68
 	VPXORD     Z8, Z8, Z8
 	VPXORD     Z9, Z9, Z9
 	CMPQ       DX, $0x04
-	JL         k1_9pre
+	JL         k1_17pre
 
-k4_9:
+k4_17:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 16(AX), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	ADDQ         SI, AX
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 16(AX), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	ADDQ         SI, AX
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 16(AX), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	ADDQ         SI, AX
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 16(AX), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	ADDQ         SI, AX
+	SUBQ         $0x04, DX
+	CMPQ         DX, $0x04
+	JGE          k4_17
+
+k1_17pre:
+	TESTQ DX, DX
+	JZ    kdone_17
+
+k1_17:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 16(AX), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	ADDQ         SI, AX
+	DECQ         DX
+	JNZ          k1_17
+
+kdone_17:
+	VBROADCASTSS alpha+56(FP), Z28
+	MOVL         beta+60(FP), R9
+	ANDL         $0x7fffffff, R9
+	JZ           beta0_sgemmAVX512x5
+	VBROADCASTSS beta+60(FP), Z29
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z0, Z30
+	VFMADD231PS  Z28, Z1, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z2, Z30
+	VFMADD231PS  Z28, Z3, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z4, Z30
+	VFMADD231PS  Z28, Z5, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z6, Z30
+	VFMADD231PS  Z28, Z7, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z8, Z30
+	VFMADD231PS  Z28, Z9, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	VZEROUPPER
+	RET
+
+beta0_sgemmAVX512x5:
+	VMULPS  Z28, Z0, Z0
+	VMULPS  Z28, Z1, Z1
+	VMOVUPS Z0, (CX)
+	VMOVUPS Z1, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z2, Z2
+	VMULPS  Z28, Z3, Z3
+	VMOVUPS Z2, (CX)
+	VMOVUPS Z3, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z4, Z4
+	VMULPS  Z28, Z5, Z5
+	VMOVUPS Z4, (CX)
+	VMOVUPS Z5, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z6, Z6
+	VMULPS  Z28, Z7, Z7
+	VMOVUPS Z6, (CX)
+	VMOVUPS Z7, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z8, Z8
+	VMULPS  Z28, Z9, Z9
+	VMOVUPS Z8, (CX)
+	VMOVUPS Z9, 64(CX)
+	VZEROUPPER
+	RET
+
+// func sgemmAVX512x5m(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·sgemmAVX512x5m(SB), NOSPLIT, $0-68
+	MOVQ       kc+0(FP), DX
+	MOVQ       a+8(FP), AX
+	MOVQ       as+16(FP), SI
+	SHLQ       $0x02, SI
+	MOVQ       b+24(FP), BX
+	MOVQ       bs+32(FP), DI
+	SHLQ       $0x02, DI
+	MOVQ       c+40(FP), CX
+	MOVQ       ldc+48(FP), R8
+	SHLQ       $0x02, R8
+	MOVL       mask+64(FP), R9
+	KMOVW      R9, K1
+	SHRL       $0x10, R9
+	KMOVW      R9, K2
+	MOVQ       CX, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	VPXORD     Z0, Z0, Z0
+	VPXORD     Z1, Z1, Z1
+	VPXORD     Z2, Z2, Z2
+	VPXORD     Z3, Z3, Z3
+	VPXORD     Z4, Z4, Z4
+	VPXORD     Z5, Z5, Z5
+	VPXORD     Z6, Z6, Z6
+	VPXORD     Z7, Z7, Z7
+	VPXORD     Z8, Z8, Z8
+	VPXORD     Z9, Z9, Z9
+	CMPQ       DX, $0x04
+	JL         k1_18pre
+
+k4_18:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	ADDQ         DI, BX
@@ -1324,13 +2754,13 @@ k4_9:
 	ADDQ         SI, AX
 	SUBQ         $0x04, DX
 	CMPQ         DX, $0x04
-	JGE          k4_9
+	JGE          k4_18
 
-k1_9pre:
+k1_18pre:
 	TESTQ DX, DX
-	JZ    kdone_9
+	JZ    kdone_18
 
-k1_9:
+k1_18:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	ADDQ         DI, BX
@@ -1351,13 +2781,13 @@ k1_9:
 	VFMADD231PS  Z29, Z30, Z9
 	ADDQ         SI, AX
 	DECQ         DX
-	JNZ          k1_9
+	JNZ          k1_18
 
-kdone_9:
+kdone_18:
 	VBROADCASTSS alpha+56(FP), Z28
 	MOVL         beta+60(FP), R9
 	ANDL         $0x7fffffff, R9
-	JZ           beta0_sgemmAVX512x5
+	JZ           beta0_sgemmAVX512x5m
 	VBROADCASTSS beta+60(FP), Z29
 	VMOVUPS.Z    (CX), K1, Z30
 	VMOVUPS.Z    64(CX), K2, Z31
@@ -1406,7 +2836,7 @@ kdone_9:
 	VZEROUPPER
 	RET
 
-beta0_sgemmAVX512x5:
+beta0_sgemmAVX512x5m:
 	VMULPS  Z28, Z0, Z0
 	VMULPS  Z28, Z1, Z1
 	VMOVUPS Z0, K1, (CX)
@@ -1481,9 +2911,244 @@ TEXT ·sgemmAVX512r5(SB), NOSPLIT, $0-68
 	LEAQ       (AX)(R10*1), R12
 	LEAQ       (R12)(R10*1), R13
 	CMPQ       DX, $0x04
-	JL         k1_10pre
+	JL         k1_19pre
 
-k4_10:
+k4_19:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS (AX)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS (AX)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS (AX)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS (AX)(SI*4), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS 4(AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 4(AX)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 4(AX)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 4(AX)(SI*4), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 8(AX)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 8(AX)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 8(AX)(SI*4), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS 12(AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 12(AX)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 12(AX)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 12(AX)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 12(AX)(SI*4), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	ADDQ         $0x10, AX
+	SUBQ         $0x04, DX
+	CMPQ         DX, $0x04
+	JGE          k4_19
+
+k1_19pre:
+	TESTQ DX, DX
+	JZ    kdone_19
+
+k1_19:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS (AX)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS (AX)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS (AX)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS (AX)(SI*4), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	ADDQ         $0x04, AX
+	DECQ         DX
+	JNZ          k1_19
+
+kdone_19:
+	VBROADCASTSS alpha+56(FP), Z28
+	MOVL         beta+60(FP), R9
+	ANDL         $0x7fffffff, R9
+	JZ           beta0_sgemmAVX512r5
+	VBROADCASTSS beta+60(FP), Z29
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z0, Z30
+	VFMADD231PS  Z28, Z1, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z2, Z30
+	VFMADD231PS  Z28, Z3, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z4, Z30
+	VFMADD231PS  Z28, Z5, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z6, Z30
+	VFMADD231PS  Z28, Z7, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z8, Z30
+	VFMADD231PS  Z28, Z9, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	VZEROUPPER
+	RET
+
+beta0_sgemmAVX512r5:
+	VMULPS  Z28, Z0, Z0
+	VMULPS  Z28, Z1, Z1
+	VMOVUPS Z0, (CX)
+	VMOVUPS Z1, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z2, Z2
+	VMULPS  Z28, Z3, Z3
+	VMOVUPS Z2, (CX)
+	VMOVUPS Z3, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z4, Z4
+	VMULPS  Z28, Z5, Z5
+	VMOVUPS Z4, (CX)
+	VMOVUPS Z5, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z6, Z6
+	VMULPS  Z28, Z7, Z7
+	VMOVUPS Z6, (CX)
+	VMOVUPS Z7, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z8, Z8
+	VMULPS  Z28, Z9, Z9
+	VMOVUPS Z8, (CX)
+	VMOVUPS Z9, 64(CX)
+	VZEROUPPER
+	RET
+
+// func sgemmAVX512r5m(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·sgemmAVX512r5m(SB), NOSPLIT, $0-68
+	MOVQ       kc+0(FP), DX
+	MOVQ       a+8(FP), AX
+	MOVQ       as+16(FP), SI
+	SHLQ       $0x02, SI
+	MOVQ       b+24(FP), BX
+	MOVQ       bs+32(FP), DI
+	SHLQ       $0x02, DI
+	MOVQ       c+40(FP), CX
+	MOVQ       ldc+48(FP), R8
+	SHLQ       $0x02, R8
+	MOVL       mask+64(FP), R9
+	KMOVW      R9, K1
+	SHRL       $0x10, R9
+	KMOVW      R9, K2
+	MOVQ       CX, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	VPXORD     Z0, Z0, Z0
+	VPXORD     Z1, Z1, Z1
+	VPXORD     Z2, Z2, Z2
+	VPXORD     Z3, Z3, Z3
+	VPXORD     Z4, Z4, Z4
+	VPXORD     Z5, Z5, Z5
+	VPXORD     Z6, Z6, Z6
+	VPXORD     Z7, Z7, Z7
+	VPXORD     Z8, Z8, Z8
+	VPXORD     Z9, Z9, Z9
+	LEAQ       (SI)(SI*2), R9
+	LEAQ       (SI)(SI*4), R10
+	LEAQ       (AX)(R10*1), R12
+	LEAQ       (R12)(R10*1), R13
+	CMPQ       DX, $0x04
+	JL         k1_20pre
+
+k4_20:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	ADDQ         DI, BX
@@ -1559,13 +3224,13 @@ k4_10:
 	ADDQ         $0x10, AX
 	SUBQ         $0x04, DX
 	CMPQ         DX, $0x04
-	JGE          k4_10
+	JGE          k4_20
 
-k1_10pre:
+k1_20pre:
 	TESTQ DX, DX
-	JZ    kdone_10
+	JZ    kdone_20
 
-k1_10:
+k1_20:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	ADDQ         DI, BX
@@ -1586,13 +3251,13 @@ k1_10:
 	VFMADD231PS  Z29, Z30, Z9
 	ADDQ         $0x04, AX
 	DECQ         DX
-	JNZ          k1_10
+	JNZ          k1_20
 
-kdone_10:
+kdone_20:
 	VBROADCASTSS alpha+56(FP), Z28
 	MOVL         beta+60(FP), R9
 	ANDL         $0x7fffffff, R9
-	JZ           beta0_sgemmAVX512r5
+	JZ           beta0_sgemmAVX512r5m
 	VBROADCASTSS beta+60(FP), Z29
 	VMOVUPS.Z    (CX), K1, Z30
 	VMOVUPS.Z    64(CX), K2, Z31
@@ -1641,7 +3306,7 @@ kdone_10:
 	VZEROUPPER
 	RET
 
-beta0_sgemmAVX512r5:
+beta0_sgemmAVX512r5m:
 	VMULPS  Z28, Z0, Z0
 	VMULPS  Z28, Z1, Z1
 	VMOVUPS Z0, K1, (CX)
@@ -1717,9 +3382,277 @@ TEXT ·sgemmAVX512x6(SB), NOSPLIT, $0-68
 	VPXORD     Z10, Z10, Z10
 	VPXORD     Z11, Z11, Z11
 	CMPQ       DX, $0x04
-	JL         k1_11pre
+	JL         k1_21pre
 
-k4_11:
+k4_21:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 16(AX), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 20(AX), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	ADDQ         SI, AX
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 16(AX), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 20(AX), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	ADDQ         SI, AX
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 16(AX), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 20(AX), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	ADDQ         SI, AX
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 16(AX), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 20(AX), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	ADDQ         SI, AX
+	SUBQ         $0x04, DX
+	CMPQ         DX, $0x04
+	JGE          k4_21
+
+k1_21pre:
+	TESTQ DX, DX
+	JZ    kdone_21
+
+k1_21:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 16(AX), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 20(AX), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	ADDQ         SI, AX
+	DECQ         DX
+	JNZ          k1_21
+
+kdone_21:
+	VBROADCASTSS alpha+56(FP), Z28
+	MOVL         beta+60(FP), R9
+	ANDL         $0x7fffffff, R9
+	JZ           beta0_sgemmAVX512x6
+	VBROADCASTSS beta+60(FP), Z29
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z0, Z30
+	VFMADD231PS  Z28, Z1, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z2, Z30
+	VFMADD231PS  Z28, Z3, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z4, Z30
+	VFMADD231PS  Z28, Z5, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z6, Z30
+	VFMADD231PS  Z28, Z7, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z8, Z30
+	VFMADD231PS  Z28, Z9, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z10, Z30
+	VFMADD231PS  Z28, Z11, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	VZEROUPPER
+	RET
+
+beta0_sgemmAVX512x6:
+	VMULPS  Z28, Z0, Z0
+	VMULPS  Z28, Z1, Z1
+	VMOVUPS Z0, (CX)
+	VMOVUPS Z1, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z2, Z2
+	VMULPS  Z28, Z3, Z3
+	VMOVUPS Z2, (CX)
+	VMOVUPS Z3, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z4, Z4
+	VMULPS  Z28, Z5, Z5
+	VMOVUPS Z4, (CX)
+	VMOVUPS Z5, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z6, Z6
+	VMULPS  Z28, Z7, Z7
+	VMOVUPS Z6, (CX)
+	VMOVUPS Z7, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z8, Z8
+	VMULPS  Z28, Z9, Z9
+	VMOVUPS Z8, (CX)
+	VMOVUPS Z9, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z10, Z10
+	VMULPS  Z28, Z11, Z11
+	VMOVUPS Z10, (CX)
+	VMOVUPS Z11, 64(CX)
+	VZEROUPPER
+	RET
+
+// func sgemmAVX512x6m(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·sgemmAVX512x6m(SB), NOSPLIT, $0-68
+	MOVQ       kc+0(FP), DX
+	MOVQ       a+8(FP), AX
+	MOVQ       as+16(FP), SI
+	SHLQ       $0x02, SI
+	MOVQ       b+24(FP), BX
+	MOVQ       bs+32(FP), DI
+	SHLQ       $0x02, DI
+	MOVQ       c+40(FP), CX
+	MOVQ       ldc+48(FP), R8
+	SHLQ       $0x02, R8
+	MOVL       mask+64(FP), R9
+	KMOVW      R9, K1
+	SHRL       $0x10, R9
+	KMOVW      R9, K2
+	MOVQ       CX, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	VPXORD     Z0, Z0, Z0
+	VPXORD     Z1, Z1, Z1
+	VPXORD     Z2, Z2, Z2
+	VPXORD     Z3, Z3, Z3
+	VPXORD     Z4, Z4, Z4
+	VPXORD     Z5, Z5, Z5
+	VPXORD     Z6, Z6, Z6
+	VPXORD     Z7, Z7, Z7
+	VPXORD     Z8, Z8, Z8
+	VPXORD     Z9, Z9, Z9
+	VPXORD     Z10, Z10, Z10
+	VPXORD     Z11, Z11, Z11
+	CMPQ       DX, $0x04
+	JL         k1_22pre
+
+k4_22:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	ADDQ         DI, BX
@@ -1810,13 +3743,13 @@ k4_11:
 	ADDQ         SI, AX
 	SUBQ         $0x04, DX
 	CMPQ         DX, $0x04
-	JGE          k4_11
+	JGE          k4_22
 
-k1_11pre:
+k1_22pre:
 	TESTQ DX, DX
-	JZ    kdone_11
+	JZ    kdone_22
 
-k1_11:
+k1_22:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	ADDQ         DI, BX
@@ -1840,13 +3773,13 @@ k1_11:
 	VFMADD231PS  Z29, Z31, Z11
 	ADDQ         SI, AX
 	DECQ         DX
-	JNZ          k1_11
+	JNZ          k1_22
 
-kdone_11:
+kdone_22:
 	VBROADCASTSS alpha+56(FP), Z28
 	MOVL         beta+60(FP), R9
 	ANDL         $0x7fffffff, R9
-	JZ           beta0_sgemmAVX512x6
+	JZ           beta0_sgemmAVX512x6m
 	VBROADCASTSS beta+60(FP), Z29
 	VMOVUPS.Z    (CX), K1, Z30
 	VMOVUPS.Z    64(CX), K2, Z31
@@ -1904,7 +3837,7 @@ kdone_11:
 	VZEROUPPER
 	RET
 
-beta0_sgemmAVX512x6:
+beta0_sgemmAVX512x6m:
 	VMULPS  Z28, Z0, Z0
 	VMULPS  Z28, Z1, Z1
 	VMOVUPS Z0, K1, (CX)
@@ -1989,9 +3922,280 @@ TEXT ·sgemmAVX512r6(SB), NOSPLIT, $0-68
 	LEAQ       (AX)(R10*1), R12
 	LEAQ       (R12)(R10*1), R13
 	CMPQ       DX, $0x04
-	JL         k1_12pre
+	JL         k1_23pre
 
-k4_12:
+k4_23:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS (AX)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS (AX)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS (AX)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS (AX)(SI*4), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS (R12), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS 4(AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 4(AX)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 4(AX)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 4(AX)(SI*4), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 4(R12), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 8(AX)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 8(AX)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 8(AX)(SI*4), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 8(R12), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS 12(AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 12(AX)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 12(AX)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 12(AX)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 12(AX)(SI*4), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 12(R12), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	ADDQ         $0x10, AX
+	ADDQ         $0x10, R12
+	SUBQ         $0x04, DX
+	CMPQ         DX, $0x04
+	JGE          k4_23
+
+k1_23pre:
+	TESTQ DX, DX
+	JZ    kdone_23
+
+k1_23:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS (AX)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS (AX)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS (AX)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS (AX)(SI*4), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS (R12), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	ADDQ         $0x04, AX
+	ADDQ         $0x04, R12
+	DECQ         DX
+	JNZ          k1_23
+
+kdone_23:
+	VBROADCASTSS alpha+56(FP), Z28
+	MOVL         beta+60(FP), R9
+	ANDL         $0x7fffffff, R9
+	JZ           beta0_sgemmAVX512r6
+	VBROADCASTSS beta+60(FP), Z29
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z0, Z30
+	VFMADD231PS  Z28, Z1, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z2, Z30
+	VFMADD231PS  Z28, Z3, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z4, Z30
+	VFMADD231PS  Z28, Z5, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z6, Z30
+	VFMADD231PS  Z28, Z7, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z8, Z30
+	VFMADD231PS  Z28, Z9, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z10, Z30
+	VFMADD231PS  Z28, Z11, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	VZEROUPPER
+	RET
+
+beta0_sgemmAVX512r6:
+	VMULPS  Z28, Z0, Z0
+	VMULPS  Z28, Z1, Z1
+	VMOVUPS Z0, (CX)
+	VMOVUPS Z1, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z2, Z2
+	VMULPS  Z28, Z3, Z3
+	VMOVUPS Z2, (CX)
+	VMOVUPS Z3, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z4, Z4
+	VMULPS  Z28, Z5, Z5
+	VMOVUPS Z4, (CX)
+	VMOVUPS Z5, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z6, Z6
+	VMULPS  Z28, Z7, Z7
+	VMOVUPS Z6, (CX)
+	VMOVUPS Z7, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z8, Z8
+	VMULPS  Z28, Z9, Z9
+	VMOVUPS Z8, (CX)
+	VMOVUPS Z9, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z10, Z10
+	VMULPS  Z28, Z11, Z11
+	VMOVUPS Z10, (CX)
+	VMOVUPS Z11, 64(CX)
+	VZEROUPPER
+	RET
+
+// func sgemmAVX512r6m(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·sgemmAVX512r6m(SB), NOSPLIT, $0-68
+	MOVQ       kc+0(FP), DX
+	MOVQ       a+8(FP), AX
+	MOVQ       as+16(FP), SI
+	SHLQ       $0x02, SI
+	MOVQ       b+24(FP), BX
+	MOVQ       bs+32(FP), DI
+	SHLQ       $0x02, DI
+	MOVQ       c+40(FP), CX
+	MOVQ       ldc+48(FP), R8
+	SHLQ       $0x02, R8
+	MOVL       mask+64(FP), R9
+	KMOVW      R9, K1
+	SHRL       $0x10, R9
+	KMOVW      R9, K2
+	MOVQ       CX, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	VPXORD     Z0, Z0, Z0
+	VPXORD     Z1, Z1, Z1
+	VPXORD     Z2, Z2, Z2
+	VPXORD     Z3, Z3, Z3
+	VPXORD     Z4, Z4, Z4
+	VPXORD     Z5, Z5, Z5
+	VPXORD     Z6, Z6, Z6
+	VPXORD     Z7, Z7, Z7
+	VPXORD     Z8, Z8, Z8
+	VPXORD     Z9, Z9, Z9
+	VPXORD     Z10, Z10, Z10
+	VPXORD     Z11, Z11, Z11
+	LEAQ       (SI)(SI*2), R9
+	LEAQ       (SI)(SI*4), R10
+	LEAQ       (AX)(R10*1), R12
+	LEAQ       (R12)(R10*1), R13
+	CMPQ       DX, $0x04
+	JL         k1_24pre
+
+k4_24:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	ADDQ         DI, BX
@@ -2080,13 +4284,13 @@ k4_12:
 	ADDQ         $0x10, R12
 	SUBQ         $0x04, DX
 	CMPQ         DX, $0x04
-	JGE          k4_12
+	JGE          k4_24
 
-k1_12pre:
+k1_24pre:
 	TESTQ DX, DX
-	JZ    kdone_12
+	JZ    kdone_24
 
-k1_12:
+k1_24:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	ADDQ         DI, BX
@@ -2111,13 +4315,13 @@ k1_12:
 	ADDQ         $0x04, AX
 	ADDQ         $0x04, R12
 	DECQ         DX
-	JNZ          k1_12
+	JNZ          k1_24
 
-kdone_12:
+kdone_24:
 	VBROADCASTSS alpha+56(FP), Z28
 	MOVL         beta+60(FP), R9
 	ANDL         $0x7fffffff, R9
-	JZ           beta0_sgemmAVX512r6
+	JZ           beta0_sgemmAVX512r6m
 	VBROADCASTSS beta+60(FP), Z29
 	VMOVUPS.Z    (CX), K1, Z30
 	VMOVUPS.Z    64(CX), K2, Z31
@@ -2175,7 +4379,7 @@ kdone_12:
 	VZEROUPPER
 	RET
 
-beta0_sgemmAVX512r6:
+beta0_sgemmAVX512r6m:
 	VMULPS  Z28, Z0, Z0
 	VMULPS  Z28, Z1, Z1
 	VMOVUPS Z0, K1, (CX)
@@ -2261,9 +4465,311 @@ TEXT ·sgemmAVX512x7(SB), NOSPLIT, $0-68
 	VPXORD     Z12, Z12, Z12
 	VPXORD     Z13, Z13, Z13
 	CMPQ       DX, $0x04
-	JL         k1_13pre
+	JL         k1_25pre
 
-k4_13:
+k4_25:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 16(AX), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 20(AX), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS 24(AX), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	ADDQ         SI, AX
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 16(AX), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 20(AX), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS 24(AX), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	ADDQ         SI, AX
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 16(AX), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 20(AX), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS 24(AX), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	ADDQ         SI, AX
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 16(AX), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 20(AX), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS 24(AX), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	ADDQ         SI, AX
+	SUBQ         $0x04, DX
+	CMPQ         DX, $0x04
+	JGE          k4_25
+
+k1_25pre:
+	TESTQ DX, DX
+	JZ    kdone_25
+
+k1_25:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 16(AX), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 20(AX), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS 24(AX), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	ADDQ         SI, AX
+	DECQ         DX
+	JNZ          k1_25
+
+kdone_25:
+	VBROADCASTSS alpha+56(FP), Z28
+	MOVL         beta+60(FP), R9
+	ANDL         $0x7fffffff, R9
+	JZ           beta0_sgemmAVX512x7
+	VBROADCASTSS beta+60(FP), Z29
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z0, Z30
+	VFMADD231PS  Z28, Z1, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z2, Z30
+	VFMADD231PS  Z28, Z3, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z4, Z30
+	VFMADD231PS  Z28, Z5, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z6, Z30
+	VFMADD231PS  Z28, Z7, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z8, Z30
+	VFMADD231PS  Z28, Z9, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z10, Z30
+	VFMADD231PS  Z28, Z11, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z12, Z30
+	VFMADD231PS  Z28, Z13, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	VZEROUPPER
+	RET
+
+beta0_sgemmAVX512x7:
+	VMULPS  Z28, Z0, Z0
+	VMULPS  Z28, Z1, Z1
+	VMOVUPS Z0, (CX)
+	VMOVUPS Z1, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z2, Z2
+	VMULPS  Z28, Z3, Z3
+	VMOVUPS Z2, (CX)
+	VMOVUPS Z3, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z4, Z4
+	VMULPS  Z28, Z5, Z5
+	VMOVUPS Z4, (CX)
+	VMOVUPS Z5, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z6, Z6
+	VMULPS  Z28, Z7, Z7
+	VMOVUPS Z6, (CX)
+	VMOVUPS Z7, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z8, Z8
+	VMULPS  Z28, Z9, Z9
+	VMOVUPS Z8, (CX)
+	VMOVUPS Z9, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z10, Z10
+	VMULPS  Z28, Z11, Z11
+	VMOVUPS Z10, (CX)
+	VMOVUPS Z11, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z12, Z12
+	VMULPS  Z28, Z13, Z13
+	VMOVUPS Z12, (CX)
+	VMOVUPS Z13, 64(CX)
+	VZEROUPPER
+	RET
+
+// func sgemmAVX512x7m(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·sgemmAVX512x7m(SB), NOSPLIT, $0-68
+	MOVQ       kc+0(FP), DX
+	MOVQ       a+8(FP), AX
+	MOVQ       as+16(FP), SI
+	SHLQ       $0x02, SI
+	MOVQ       b+24(FP), BX
+	MOVQ       bs+32(FP), DI
+	SHLQ       $0x02, DI
+	MOVQ       c+40(FP), CX
+	MOVQ       ldc+48(FP), R8
+	SHLQ       $0x02, R8
+	MOVL       mask+64(FP), R9
+	KMOVW      R9, K1
+	SHRL       $0x10, R9
+	KMOVW      R9, K2
+	MOVQ       CX, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	VPXORD     Z0, Z0, Z0
+	VPXORD     Z1, Z1, Z1
+	VPXORD     Z2, Z2, Z2
+	VPXORD     Z3, Z3, Z3
+	VPXORD     Z4, Z4, Z4
+	VPXORD     Z5, Z5, Z5
+	VPXORD     Z6, Z6, Z6
+	VPXORD     Z7, Z7, Z7
+	VPXORD     Z8, Z8, Z8
+	VPXORD     Z9, Z9, Z9
+	VPXORD     Z10, Z10, Z10
+	VPXORD     Z11, Z11, Z11
+	VPXORD     Z12, Z12, Z12
+	VPXORD     Z13, Z13, Z13
+	CMPQ       DX, $0x04
+	JL         k1_26pre
+
+k4_26:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	ADDQ         DI, BX
@@ -2366,13 +4872,13 @@ k4_13:
 	ADDQ         SI, AX
 	SUBQ         $0x04, DX
 	CMPQ         DX, $0x04
-	JGE          k4_13
+	JGE          k4_26
 
-k1_13pre:
+k1_26pre:
 	TESTQ DX, DX
-	JZ    kdone_13
+	JZ    kdone_26
 
-k1_13:
+k1_26:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	ADDQ         DI, BX
@@ -2399,13 +4905,13 @@ k1_13:
 	VFMADD231PS  Z29, Z30, Z13
 	ADDQ         SI, AX
 	DECQ         DX
-	JNZ          k1_13
+	JNZ          k1_26
 
-kdone_13:
+kdone_26:
 	VBROADCASTSS alpha+56(FP), Z28
 	MOVL         beta+60(FP), R9
 	ANDL         $0x7fffffff, R9
-	JZ           beta0_sgemmAVX512x7
+	JZ           beta0_sgemmAVX512x7m
 	VBROADCASTSS beta+60(FP), Z29
 	VMOVUPS.Z    (CX), K1, Z30
 	VMOVUPS.Z    64(CX), K2, Z31
@@ -2472,7 +4978,7 @@ kdone_13:
 	VZEROUPPER
 	RET
 
-beta0_sgemmAVX512x7:
+beta0_sgemmAVX512x7m:
 	VMULPS  Z28, Z0, Z0
 	VMULPS  Z28, Z1, Z1
 	VMOVUPS Z0, K1, (CX)
@@ -2567,9 +5073,314 @@ TEXT ·sgemmAVX512r7(SB), NOSPLIT, $0-68
 	LEAQ       (AX)(R10*1), R12
 	LEAQ       (R12)(R10*1), R13
 	CMPQ       DX, $0x04
-	JL         k1_14pre
+	JL         k1_27pre
 
-k4_14:
+k4_27:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS (AX)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS (AX)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS (AX)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS (AX)(SI*4), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS (R12), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS (R12)(SI*1), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS 4(AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 4(AX)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 4(AX)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 4(AX)(SI*4), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 4(R12), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS 4(R12)(SI*1), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 8(AX)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 8(AX)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 8(AX)(SI*4), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 8(R12), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS 8(R12)(SI*1), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS 12(AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 12(AX)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 12(AX)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 12(AX)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 12(AX)(SI*4), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 12(R12), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS 12(R12)(SI*1), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	ADDQ         $0x10, AX
+	ADDQ         $0x10, R12
+	SUBQ         $0x04, DX
+	CMPQ         DX, $0x04
+	JGE          k4_27
+
+k1_27pre:
+	TESTQ DX, DX
+	JZ    kdone_27
+
+k1_27:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS (AX)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS (AX)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS (AX)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS (AX)(SI*4), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS (R12), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS (R12)(SI*1), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	ADDQ         $0x04, AX
+	ADDQ         $0x04, R12
+	DECQ         DX
+	JNZ          k1_27
+
+kdone_27:
+	VBROADCASTSS alpha+56(FP), Z28
+	MOVL         beta+60(FP), R9
+	ANDL         $0x7fffffff, R9
+	JZ           beta0_sgemmAVX512r7
+	VBROADCASTSS beta+60(FP), Z29
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z0, Z30
+	VFMADD231PS  Z28, Z1, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z2, Z30
+	VFMADD231PS  Z28, Z3, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z4, Z30
+	VFMADD231PS  Z28, Z5, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z6, Z30
+	VFMADD231PS  Z28, Z7, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z8, Z30
+	VFMADD231PS  Z28, Z9, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z10, Z30
+	VFMADD231PS  Z28, Z11, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z12, Z30
+	VFMADD231PS  Z28, Z13, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	VZEROUPPER
+	RET
+
+beta0_sgemmAVX512r7:
+	VMULPS  Z28, Z0, Z0
+	VMULPS  Z28, Z1, Z1
+	VMOVUPS Z0, (CX)
+	VMOVUPS Z1, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z2, Z2
+	VMULPS  Z28, Z3, Z3
+	VMOVUPS Z2, (CX)
+	VMOVUPS Z3, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z4, Z4
+	VMULPS  Z28, Z5, Z5
+	VMOVUPS Z4, (CX)
+	VMOVUPS Z5, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z6, Z6
+	VMULPS  Z28, Z7, Z7
+	VMOVUPS Z6, (CX)
+	VMOVUPS Z7, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z8, Z8
+	VMULPS  Z28, Z9, Z9
+	VMOVUPS Z8, (CX)
+	VMOVUPS Z9, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z10, Z10
+	VMULPS  Z28, Z11, Z11
+	VMOVUPS Z10, (CX)
+	VMOVUPS Z11, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z12, Z12
+	VMULPS  Z28, Z13, Z13
+	VMOVUPS Z12, (CX)
+	VMOVUPS Z13, 64(CX)
+	VZEROUPPER
+	RET
+
+// func sgemmAVX512r7m(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·sgemmAVX512r7m(SB), NOSPLIT, $0-68
+	MOVQ       kc+0(FP), DX
+	MOVQ       a+8(FP), AX
+	MOVQ       as+16(FP), SI
+	SHLQ       $0x02, SI
+	MOVQ       b+24(FP), BX
+	MOVQ       bs+32(FP), DI
+	SHLQ       $0x02, DI
+	MOVQ       c+40(FP), CX
+	MOVQ       ldc+48(FP), R8
+	SHLQ       $0x02, R8
+	MOVL       mask+64(FP), R9
+	KMOVW      R9, K1
+	SHRL       $0x10, R9
+	KMOVW      R9, K2
+	MOVQ       CX, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	VPXORD     Z0, Z0, Z0
+	VPXORD     Z1, Z1, Z1
+	VPXORD     Z2, Z2, Z2
+	VPXORD     Z3, Z3, Z3
+	VPXORD     Z4, Z4, Z4
+	VPXORD     Z5, Z5, Z5
+	VPXORD     Z6, Z6, Z6
+	VPXORD     Z7, Z7, Z7
+	VPXORD     Z8, Z8, Z8
+	VPXORD     Z9, Z9, Z9
+	VPXORD     Z10, Z10, Z10
+	VPXORD     Z11, Z11, Z11
+	VPXORD     Z12, Z12, Z12
+	VPXORD     Z13, Z13, Z13
+	LEAQ       (SI)(SI*2), R9
+	LEAQ       (SI)(SI*4), R10
+	LEAQ       (AX)(R10*1), R12
+	LEAQ       (R12)(R10*1), R13
+	CMPQ       DX, $0x04
+	JL         k1_28pre
+
+k4_28:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	ADDQ         DI, BX
@@ -2670,13 +5481,13 @@ k4_14:
 	ADDQ         $0x10, R12
 	SUBQ         $0x04, DX
 	CMPQ         DX, $0x04
-	JGE          k4_14
+	JGE          k4_28
 
-k1_14pre:
+k1_28pre:
 	TESTQ DX, DX
-	JZ    kdone_14
+	JZ    kdone_28
 
-k1_14:
+k1_28:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	ADDQ         DI, BX
@@ -2704,13 +5515,13 @@ k1_14:
 	ADDQ         $0x04, AX
 	ADDQ         $0x04, R12
 	DECQ         DX
-	JNZ          k1_14
+	JNZ          k1_28
 
-kdone_14:
+kdone_28:
 	VBROADCASTSS alpha+56(FP), Z28
 	MOVL         beta+60(FP), R9
 	ANDL         $0x7fffffff, R9
-	JZ           beta0_sgemmAVX512r7
+	JZ           beta0_sgemmAVX512r7m
 	VBROADCASTSS beta+60(FP), Z29
 	VMOVUPS.Z    (CX), K1, Z30
 	VMOVUPS.Z    64(CX), K2, Z31
@@ -2777,7 +5588,7 @@ kdone_14:
 	VZEROUPPER
 	RET
 
-beta0_sgemmAVX512r7:
+beta0_sgemmAVX512r7m:
 	VMULPS  Z28, Z0, Z0
 	VMULPS  Z28, Z1, Z1
 	VMOVUPS Z0, K1, (CX)
@@ -2873,9 +5684,345 @@ TEXT ·sgemmAVX512x8(SB), NOSPLIT, $0-68
 	VPXORD     Z14, Z14, Z14
 	VPXORD     Z15, Z15, Z15
 	CMPQ       DX, $0x04
-	JL         k1_15pre
+	JL         k1_29pre
 
-k4_15:
+k4_29:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 16(AX), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 20(AX), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS 24(AX), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS 28(AX), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	ADDQ         SI, AX
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 16(AX), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 20(AX), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS 24(AX), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS 28(AX), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	ADDQ         SI, AX
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 16(AX), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 20(AX), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS 24(AX), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS 28(AX), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	ADDQ         SI, AX
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 16(AX), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 20(AX), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS 24(AX), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS 28(AX), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	ADDQ         SI, AX
+	SUBQ         $0x04, DX
+	CMPQ         DX, $0x04
+	JGE          k4_29
+
+k1_29pre:
+	TESTQ DX, DX
+	JZ    kdone_29
+
+k1_29:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 16(AX), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 20(AX), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS 24(AX), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS 28(AX), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	ADDQ         SI, AX
+	DECQ         DX
+	JNZ          k1_29
+
+kdone_29:
+	VBROADCASTSS alpha+56(FP), Z28
+	MOVL         beta+60(FP), R9
+	ANDL         $0x7fffffff, R9
+	JZ           beta0_sgemmAVX512x8
+	VBROADCASTSS beta+60(FP), Z29
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z0, Z30
+	VFMADD231PS  Z28, Z1, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z2, Z30
+	VFMADD231PS  Z28, Z3, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z4, Z30
+	VFMADD231PS  Z28, Z5, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z6, Z30
+	VFMADD231PS  Z28, Z7, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z8, Z30
+	VFMADD231PS  Z28, Z9, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z10, Z30
+	VFMADD231PS  Z28, Z11, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z12, Z30
+	VFMADD231PS  Z28, Z13, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z14, Z30
+	VFMADD231PS  Z28, Z15, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	VZEROUPPER
+	RET
+
+beta0_sgemmAVX512x8:
+	VMULPS  Z28, Z0, Z0
+	VMULPS  Z28, Z1, Z1
+	VMOVUPS Z0, (CX)
+	VMOVUPS Z1, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z2, Z2
+	VMULPS  Z28, Z3, Z3
+	VMOVUPS Z2, (CX)
+	VMOVUPS Z3, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z4, Z4
+	VMULPS  Z28, Z5, Z5
+	VMOVUPS Z4, (CX)
+	VMOVUPS Z5, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z6, Z6
+	VMULPS  Z28, Z7, Z7
+	VMOVUPS Z6, (CX)
+	VMOVUPS Z7, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z8, Z8
+	VMULPS  Z28, Z9, Z9
+	VMOVUPS Z8, (CX)
+	VMOVUPS Z9, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z10, Z10
+	VMULPS  Z28, Z11, Z11
+	VMOVUPS Z10, (CX)
+	VMOVUPS Z11, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z12, Z12
+	VMULPS  Z28, Z13, Z13
+	VMOVUPS Z12, (CX)
+	VMOVUPS Z13, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z14, Z14
+	VMULPS  Z28, Z15, Z15
+	VMOVUPS Z14, (CX)
+	VMOVUPS Z15, 64(CX)
+	VZEROUPPER
+	RET
+
+// func sgemmAVX512x8m(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·sgemmAVX512x8m(SB), NOSPLIT, $0-68
+	MOVQ       kc+0(FP), DX
+	MOVQ       a+8(FP), AX
+	MOVQ       as+16(FP), SI
+	SHLQ       $0x02, SI
+	MOVQ       b+24(FP), BX
+	MOVQ       bs+32(FP), DI
+	SHLQ       $0x02, DI
+	MOVQ       c+40(FP), CX
+	MOVQ       ldc+48(FP), R8
+	SHLQ       $0x02, R8
+	MOVL       mask+64(FP), R9
+	KMOVW      R9, K1
+	SHRL       $0x10, R9
+	KMOVW      R9, K2
+	MOVQ       CX, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	VPXORD     Z0, Z0, Z0
+	VPXORD     Z1, Z1, Z1
+	VPXORD     Z2, Z2, Z2
+	VPXORD     Z3, Z3, Z3
+	VPXORD     Z4, Z4, Z4
+	VPXORD     Z5, Z5, Z5
+	VPXORD     Z6, Z6, Z6
+	VPXORD     Z7, Z7, Z7
+	VPXORD     Z8, Z8, Z8
+	VPXORD     Z9, Z9, Z9
+	VPXORD     Z10, Z10, Z10
+	VPXORD     Z11, Z11, Z11
+	VPXORD     Z12, Z12, Z12
+	VPXORD     Z13, Z13, Z13
+	VPXORD     Z14, Z14, Z14
+	VPXORD     Z15, Z15, Z15
+	CMPQ       DX, $0x04
+	JL         k1_30pre
+
+k4_30:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	ADDQ         DI, BX
@@ -2990,13 +6137,13 @@ k4_15:
 	ADDQ         SI, AX
 	SUBQ         $0x04, DX
 	CMPQ         DX, $0x04
-	JGE          k4_15
+	JGE          k4_30
 
-k1_15pre:
+k1_30pre:
 	TESTQ DX, DX
-	JZ    kdone_15
+	JZ    kdone_30
 
-k1_15:
+k1_30:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	ADDQ         DI, BX
@@ -3026,13 +6173,13 @@ k1_15:
 	VFMADD231PS  Z29, Z31, Z15
 	ADDQ         SI, AX
 	DECQ         DX
-	JNZ          k1_15
+	JNZ          k1_30
 
-kdone_15:
+kdone_30:
 	VBROADCASTSS alpha+56(FP), Z28
 	MOVL         beta+60(FP), R9
 	ANDL         $0x7fffffff, R9
-	JZ           beta0_sgemmAVX512x8
+	JZ           beta0_sgemmAVX512x8m
 	VBROADCASTSS beta+60(FP), Z29
 	VMOVUPS.Z    (CX), K1, Z30
 	VMOVUPS.Z    64(CX), K2, Z31
@@ -3108,7 +6255,7 @@ kdone_15:
 	VZEROUPPER
 	RET
 
-beta0_sgemmAVX512x8:
+beta0_sgemmAVX512x8m:
 	VMULPS  Z28, Z0, Z0
 	VMULPS  Z28, Z1, Z1
 	VMOVUPS Z0, K1, (CX)
@@ -3213,9 +6360,348 @@ TEXT ·sgemmAVX512r8(SB), NOSPLIT, $0-68
 	LEAQ       (AX)(R10*1), R12
 	LEAQ       (R12)(R10*1), R13
 	CMPQ       DX, $0x04
-	JL         k1_16pre
+	JL         k1_31pre
 
-k4_16:
+k4_31:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS (AX)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS (AX)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS (AX)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS (AX)(SI*4), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS (R12), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS (R12)(SI*1), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS (R12)(SI*2), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS 4(AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 4(AX)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 4(AX)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 4(AX)(SI*4), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 4(R12), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS 4(R12)(SI*1), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS 4(R12)(SI*2), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 8(AX)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 8(AX)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 8(AX)(SI*4), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 8(R12), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS 8(R12)(SI*1), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS 8(R12)(SI*2), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS 12(AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 12(AX)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 12(AX)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 12(AX)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 12(AX)(SI*4), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 12(R12), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS 12(R12)(SI*1), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS 12(R12)(SI*2), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	ADDQ         $0x10, AX
+	ADDQ         $0x10, R12
+	SUBQ         $0x04, DX
+	CMPQ         DX, $0x04
+	JGE          k4_31
+
+k1_31pre:
+	TESTQ DX, DX
+	JZ    kdone_31
+
+k1_31:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS (AX)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS (AX)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS (AX)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS (AX)(SI*4), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS (R12), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS (R12)(SI*1), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS (R12)(SI*2), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	ADDQ         $0x04, AX
+	ADDQ         $0x04, R12
+	DECQ         DX
+	JNZ          k1_31
+
+kdone_31:
+	VBROADCASTSS alpha+56(FP), Z28
+	MOVL         beta+60(FP), R9
+	ANDL         $0x7fffffff, R9
+	JZ           beta0_sgemmAVX512r8
+	VBROADCASTSS beta+60(FP), Z29
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z0, Z30
+	VFMADD231PS  Z28, Z1, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z2, Z30
+	VFMADD231PS  Z28, Z3, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z4, Z30
+	VFMADD231PS  Z28, Z5, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z6, Z30
+	VFMADD231PS  Z28, Z7, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z8, Z30
+	VFMADD231PS  Z28, Z9, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z10, Z30
+	VFMADD231PS  Z28, Z11, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z12, Z30
+	VFMADD231PS  Z28, Z13, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z14, Z30
+	VFMADD231PS  Z28, Z15, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	VZEROUPPER
+	RET
+
+beta0_sgemmAVX512r8:
+	VMULPS  Z28, Z0, Z0
+	VMULPS  Z28, Z1, Z1
+	VMOVUPS Z0, (CX)
+	VMOVUPS Z1, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z2, Z2
+	VMULPS  Z28, Z3, Z3
+	VMOVUPS Z2, (CX)
+	VMOVUPS Z3, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z4, Z4
+	VMULPS  Z28, Z5, Z5
+	VMOVUPS Z4, (CX)
+	VMOVUPS Z5, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z6, Z6
+	VMULPS  Z28, Z7, Z7
+	VMOVUPS Z6, (CX)
+	VMOVUPS Z7, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z8, Z8
+	VMULPS  Z28, Z9, Z9
+	VMOVUPS Z8, (CX)
+	VMOVUPS Z9, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z10, Z10
+	VMULPS  Z28, Z11, Z11
+	VMOVUPS Z10, (CX)
+	VMOVUPS Z11, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z12, Z12
+	VMULPS  Z28, Z13, Z13
+	VMOVUPS Z12, (CX)
+	VMOVUPS Z13, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z14, Z14
+	VMULPS  Z28, Z15, Z15
+	VMOVUPS Z14, (CX)
+	VMOVUPS Z15, 64(CX)
+	VZEROUPPER
+	RET
+
+// func sgemmAVX512r8m(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·sgemmAVX512r8m(SB), NOSPLIT, $0-68
+	MOVQ       kc+0(FP), DX
+	MOVQ       a+8(FP), AX
+	MOVQ       as+16(FP), SI
+	SHLQ       $0x02, SI
+	MOVQ       b+24(FP), BX
+	MOVQ       bs+32(FP), DI
+	SHLQ       $0x02, DI
+	MOVQ       c+40(FP), CX
+	MOVQ       ldc+48(FP), R8
+	SHLQ       $0x02, R8
+	MOVL       mask+64(FP), R9
+	KMOVW      R9, K1
+	SHRL       $0x10, R9
+	KMOVW      R9, K2
+	MOVQ       CX, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	VPXORD     Z0, Z0, Z0
+	VPXORD     Z1, Z1, Z1
+	VPXORD     Z2, Z2, Z2
+	VPXORD     Z3, Z3, Z3
+	VPXORD     Z4, Z4, Z4
+	VPXORD     Z5, Z5, Z5
+	VPXORD     Z6, Z6, Z6
+	VPXORD     Z7, Z7, Z7
+	VPXORD     Z8, Z8, Z8
+	VPXORD     Z9, Z9, Z9
+	VPXORD     Z10, Z10, Z10
+	VPXORD     Z11, Z11, Z11
+	VPXORD     Z12, Z12, Z12
+	VPXORD     Z13, Z13, Z13
+	VPXORD     Z14, Z14, Z14
+	VPXORD     Z15, Z15, Z15
+	LEAQ       (SI)(SI*2), R9
+	LEAQ       (SI)(SI*4), R10
+	LEAQ       (AX)(R10*1), R12
+	LEAQ       (R12)(R10*1), R13
+	CMPQ       DX, $0x04
+	JL         k1_32pre
+
+k4_32:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	ADDQ         DI, BX
@@ -3328,13 +6814,13 @@ k4_16:
 	ADDQ         $0x10, R12
 	SUBQ         $0x04, DX
 	CMPQ         DX, $0x04
-	JGE          k4_16
+	JGE          k4_32
 
-k1_16pre:
+k1_32pre:
 	TESTQ DX, DX
-	JZ    kdone_16
+	JZ    kdone_32
 
-k1_16:
+k1_32:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	ADDQ         DI, BX
@@ -3365,13 +6851,13 @@ k1_16:
 	ADDQ         $0x04, AX
 	ADDQ         $0x04, R12
 	DECQ         DX
-	JNZ          k1_16
+	JNZ          k1_32
 
-kdone_16:
+kdone_32:
 	VBROADCASTSS alpha+56(FP), Z28
 	MOVL         beta+60(FP), R9
 	ANDL         $0x7fffffff, R9
-	JZ           beta0_sgemmAVX512r8
+	JZ           beta0_sgemmAVX512r8m
 	VBROADCASTSS beta+60(FP), Z29
 	VMOVUPS.Z    (CX), K1, Z30
 	VMOVUPS.Z    64(CX), K2, Z31
@@ -3447,7 +6933,7 @@ kdone_16:
 	VZEROUPPER
 	RET
 
-beta0_sgemmAVX512r8:
+beta0_sgemmAVX512r8m:
 	VMULPS  Z28, Z0, Z0
 	VMULPS  Z28, Z1, Z1
 	VMOVUPS Z0, K1, (CX)
@@ -3553,9 +7039,379 @@ TEXT ·sgemmAVX512x9(SB), NOSPLIT, $0-68
 	VPXORD     Z16, Z16, Z16
 	VPXORD     Z17, Z17, Z17
 	CMPQ       DX, $0x04
-	JL         k1_17pre
+	JL         k1_33pre
 
-k4_17:
+k4_33:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 16(AX), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 20(AX), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS 24(AX), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS 28(AX), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	VBROADCASTSS 32(AX), Z30
+	VFMADD231PS  Z28, Z30, Z16
+	VFMADD231PS  Z29, Z30, Z17
+	ADDQ         SI, AX
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 16(AX), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 20(AX), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS 24(AX), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS 28(AX), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	VBROADCASTSS 32(AX), Z30
+	VFMADD231PS  Z28, Z30, Z16
+	VFMADD231PS  Z29, Z30, Z17
+	ADDQ         SI, AX
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 16(AX), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 20(AX), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS 24(AX), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS 28(AX), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	VBROADCASTSS 32(AX), Z30
+	VFMADD231PS  Z28, Z30, Z16
+	VFMADD231PS  Z29, Z30, Z17
+	ADDQ         SI, AX
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 16(AX), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 20(AX), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS 24(AX), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS 28(AX), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	VBROADCASTSS 32(AX), Z30
+	VFMADD231PS  Z28, Z30, Z16
+	VFMADD231PS  Z29, Z30, Z17
+	ADDQ         SI, AX
+	SUBQ         $0x04, DX
+	CMPQ         DX, $0x04
+	JGE          k4_33
+
+k1_33pre:
+	TESTQ DX, DX
+	JZ    kdone_33
+
+k1_33:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 16(AX), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 20(AX), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS 24(AX), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS 28(AX), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	VBROADCASTSS 32(AX), Z30
+	VFMADD231PS  Z28, Z30, Z16
+	VFMADD231PS  Z29, Z30, Z17
+	ADDQ         SI, AX
+	DECQ         DX
+	JNZ          k1_33
+
+kdone_33:
+	VBROADCASTSS alpha+56(FP), Z28
+	MOVL         beta+60(FP), R9
+	ANDL         $0x7fffffff, R9
+	JZ           beta0_sgemmAVX512x9
+	VBROADCASTSS beta+60(FP), Z29
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z0, Z30
+	VFMADD231PS  Z28, Z1, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z2, Z30
+	VFMADD231PS  Z28, Z3, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z4, Z30
+	VFMADD231PS  Z28, Z5, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z6, Z30
+	VFMADD231PS  Z28, Z7, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z8, Z30
+	VFMADD231PS  Z28, Z9, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z10, Z30
+	VFMADD231PS  Z28, Z11, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z12, Z30
+	VFMADD231PS  Z28, Z13, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z14, Z30
+	VFMADD231PS  Z28, Z15, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z16, Z30
+	VFMADD231PS  Z28, Z17, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	VZEROUPPER
+	RET
+
+beta0_sgemmAVX512x9:
+	VMULPS  Z28, Z0, Z0
+	VMULPS  Z28, Z1, Z1
+	VMOVUPS Z0, (CX)
+	VMOVUPS Z1, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z2, Z2
+	VMULPS  Z28, Z3, Z3
+	VMOVUPS Z2, (CX)
+	VMOVUPS Z3, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z4, Z4
+	VMULPS  Z28, Z5, Z5
+	VMOVUPS Z4, (CX)
+	VMOVUPS Z5, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z6, Z6
+	VMULPS  Z28, Z7, Z7
+	VMOVUPS Z6, (CX)
+	VMOVUPS Z7, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z8, Z8
+	VMULPS  Z28, Z9, Z9
+	VMOVUPS Z8, (CX)
+	VMOVUPS Z9, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z10, Z10
+	VMULPS  Z28, Z11, Z11
+	VMOVUPS Z10, (CX)
+	VMOVUPS Z11, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z12, Z12
+	VMULPS  Z28, Z13, Z13
+	VMOVUPS Z12, (CX)
+	VMOVUPS Z13, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z14, Z14
+	VMULPS  Z28, Z15, Z15
+	VMOVUPS Z14, (CX)
+	VMOVUPS Z15, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z16, Z16
+	VMULPS  Z28, Z17, Z17
+	VMOVUPS Z16, (CX)
+	VMOVUPS Z17, 64(CX)
+	VZEROUPPER
+	RET
+
+// func sgemmAVX512x9m(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·sgemmAVX512x9m(SB), NOSPLIT, $0-68
+	MOVQ       kc+0(FP), DX
+	MOVQ       a+8(FP), AX
+	MOVQ       as+16(FP), SI
+	SHLQ       $0x02, SI
+	MOVQ       b+24(FP), BX
+	MOVQ       bs+32(FP), DI
+	SHLQ       $0x02, DI
+	MOVQ       c+40(FP), CX
+	MOVQ       ldc+48(FP), R8
+	SHLQ       $0x02, R8
+	MOVL       mask+64(FP), R9
+	KMOVW      R9, K1
+	SHRL       $0x10, R9
+	KMOVW      R9, K2
+	MOVQ       CX, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	VPXORD     Z0, Z0, Z0
+	VPXORD     Z1, Z1, Z1
+	VPXORD     Z2, Z2, Z2
+	VPXORD     Z3, Z3, Z3
+	VPXORD     Z4, Z4, Z4
+	VPXORD     Z5, Z5, Z5
+	VPXORD     Z6, Z6, Z6
+	VPXORD     Z7, Z7, Z7
+	VPXORD     Z8, Z8, Z8
+	VPXORD     Z9, Z9, Z9
+	VPXORD     Z10, Z10, Z10
+	VPXORD     Z11, Z11, Z11
+	VPXORD     Z12, Z12, Z12
+	VPXORD     Z13, Z13, Z13
+	VPXORD     Z14, Z14, Z14
+	VPXORD     Z15, Z15, Z15
+	VPXORD     Z16, Z16, Z16
+	VPXORD     Z17, Z17, Z17
+	CMPQ       DX, $0x04
+	JL         k1_34pre
+
+k4_34:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	ADDQ         DI, BX
@@ -3682,13 +7538,13 @@ k4_17:
 	ADDQ         SI, AX
 	SUBQ         $0x04, DX
 	CMPQ         DX, $0x04
-	JGE          k4_17
+	JGE          k4_34
 
-k1_17pre:
+k1_34pre:
 	TESTQ DX, DX
-	JZ    kdone_17
+	JZ    kdone_34
 
-k1_17:
+k1_34:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	ADDQ         DI, BX
@@ -3721,13 +7577,13 @@ k1_17:
 	VFMADD231PS  Z29, Z30, Z17
 	ADDQ         SI, AX
 	DECQ         DX
-	JNZ          k1_17
+	JNZ          k1_34
 
-kdone_17:
+kdone_34:
 	VBROADCASTSS alpha+56(FP), Z28
 	MOVL         beta+60(FP), R9
 	ANDL         $0x7fffffff, R9
-	JZ           beta0_sgemmAVX512x9
+	JZ           beta0_sgemmAVX512x9m
 	VBROADCASTSS beta+60(FP), Z29
 	VMOVUPS.Z    (CX), K1, Z30
 	VMOVUPS.Z    64(CX), K2, Z31
@@ -3812,7 +7668,7 @@ kdone_17:
 	VZEROUPPER
 	RET
 
-beta0_sgemmAVX512x9:
+beta0_sgemmAVX512x9m:
 	VMULPS  Z28, Z0, Z0
 	VMULPS  Z28, Z1, Z1
 	VMOVUPS Z0, K1, (CX)
@@ -3927,9 +7783,382 @@ TEXT ·sgemmAVX512r9(SB), NOSPLIT, $0-68
 	LEAQ       (AX)(R10*1), R12
 	LEAQ       (R12)(R10*1), R13
 	CMPQ       DX, $0x04
-	JL         k1_18pre
+	JL         k1_35pre
 
-k4_18:
+k4_35:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS (AX)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS (AX)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS (AX)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS (AX)(SI*4), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS (R12), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS (R12)(SI*1), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS (R12)(SI*2), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	VBROADCASTSS (R12)(R9*1), Z30
+	VFMADD231PS  Z28, Z30, Z16
+	VFMADD231PS  Z29, Z30, Z17
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS 4(AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 4(AX)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 4(AX)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 4(AX)(SI*4), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 4(R12), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS 4(R12)(SI*1), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS 4(R12)(SI*2), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	VBROADCASTSS 4(R12)(R9*1), Z30
+	VFMADD231PS  Z28, Z30, Z16
+	VFMADD231PS  Z29, Z30, Z17
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 8(AX)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 8(AX)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 8(AX)(SI*4), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 8(R12), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS 8(R12)(SI*1), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS 8(R12)(SI*2), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	VBROADCASTSS 8(R12)(R9*1), Z30
+	VFMADD231PS  Z28, Z30, Z16
+	VFMADD231PS  Z29, Z30, Z17
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS 12(AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 12(AX)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 12(AX)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 12(AX)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 12(AX)(SI*4), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 12(R12), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS 12(R12)(SI*1), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS 12(R12)(SI*2), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	VBROADCASTSS 12(R12)(R9*1), Z30
+	VFMADD231PS  Z28, Z30, Z16
+	VFMADD231PS  Z29, Z30, Z17
+	ADDQ         $0x10, AX
+	ADDQ         $0x10, R12
+	SUBQ         $0x04, DX
+	CMPQ         DX, $0x04
+	JGE          k4_35
+
+k1_35pre:
+	TESTQ DX, DX
+	JZ    kdone_35
+
+k1_35:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS (AX)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS (AX)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS (AX)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS (AX)(SI*4), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS (R12), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS (R12)(SI*1), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS (R12)(SI*2), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	VBROADCASTSS (R12)(R9*1), Z30
+	VFMADD231PS  Z28, Z30, Z16
+	VFMADD231PS  Z29, Z30, Z17
+	ADDQ         $0x04, AX
+	ADDQ         $0x04, R12
+	DECQ         DX
+	JNZ          k1_35
+
+kdone_35:
+	VBROADCASTSS alpha+56(FP), Z28
+	MOVL         beta+60(FP), R9
+	ANDL         $0x7fffffff, R9
+	JZ           beta0_sgemmAVX512r9
+	VBROADCASTSS beta+60(FP), Z29
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z0, Z30
+	VFMADD231PS  Z28, Z1, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z2, Z30
+	VFMADD231PS  Z28, Z3, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z4, Z30
+	VFMADD231PS  Z28, Z5, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z6, Z30
+	VFMADD231PS  Z28, Z7, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z8, Z30
+	VFMADD231PS  Z28, Z9, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z10, Z30
+	VFMADD231PS  Z28, Z11, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z12, Z30
+	VFMADD231PS  Z28, Z13, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z14, Z30
+	VFMADD231PS  Z28, Z15, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z16, Z30
+	VFMADD231PS  Z28, Z17, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	VZEROUPPER
+	RET
+
+beta0_sgemmAVX512r9:
+	VMULPS  Z28, Z0, Z0
+	VMULPS  Z28, Z1, Z1
+	VMOVUPS Z0, (CX)
+	VMOVUPS Z1, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z2, Z2
+	VMULPS  Z28, Z3, Z3
+	VMOVUPS Z2, (CX)
+	VMOVUPS Z3, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z4, Z4
+	VMULPS  Z28, Z5, Z5
+	VMOVUPS Z4, (CX)
+	VMOVUPS Z5, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z6, Z6
+	VMULPS  Z28, Z7, Z7
+	VMOVUPS Z6, (CX)
+	VMOVUPS Z7, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z8, Z8
+	VMULPS  Z28, Z9, Z9
+	VMOVUPS Z8, (CX)
+	VMOVUPS Z9, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z10, Z10
+	VMULPS  Z28, Z11, Z11
+	VMOVUPS Z10, (CX)
+	VMOVUPS Z11, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z12, Z12
+	VMULPS  Z28, Z13, Z13
+	VMOVUPS Z12, (CX)
+	VMOVUPS Z13, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z14, Z14
+	VMULPS  Z28, Z15, Z15
+	VMOVUPS Z14, (CX)
+	VMOVUPS Z15, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z16, Z16
+	VMULPS  Z28, Z17, Z17
+	VMOVUPS Z16, (CX)
+	VMOVUPS Z17, 64(CX)
+	VZEROUPPER
+	RET
+
+// func sgemmAVX512r9m(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·sgemmAVX512r9m(SB), NOSPLIT, $0-68
+	MOVQ       kc+0(FP), DX
+	MOVQ       a+8(FP), AX
+	MOVQ       as+16(FP), SI
+	SHLQ       $0x02, SI
+	MOVQ       b+24(FP), BX
+	MOVQ       bs+32(FP), DI
+	SHLQ       $0x02, DI
+	MOVQ       c+40(FP), CX
+	MOVQ       ldc+48(FP), R8
+	SHLQ       $0x02, R8
+	MOVL       mask+64(FP), R9
+	KMOVW      R9, K1
+	SHRL       $0x10, R9
+	KMOVW      R9, K2
+	MOVQ       CX, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	VPXORD     Z0, Z0, Z0
+	VPXORD     Z1, Z1, Z1
+	VPXORD     Z2, Z2, Z2
+	VPXORD     Z3, Z3, Z3
+	VPXORD     Z4, Z4, Z4
+	VPXORD     Z5, Z5, Z5
+	VPXORD     Z6, Z6, Z6
+	VPXORD     Z7, Z7, Z7
+	VPXORD     Z8, Z8, Z8
+	VPXORD     Z9, Z9, Z9
+	VPXORD     Z10, Z10, Z10
+	VPXORD     Z11, Z11, Z11
+	VPXORD     Z12, Z12, Z12
+	VPXORD     Z13, Z13, Z13
+	VPXORD     Z14, Z14, Z14
+	VPXORD     Z15, Z15, Z15
+	VPXORD     Z16, Z16, Z16
+	VPXORD     Z17, Z17, Z17
+	LEAQ       (SI)(SI*2), R9
+	LEAQ       (SI)(SI*4), R10
+	LEAQ       (AX)(R10*1), R12
+	LEAQ       (R12)(R10*1), R13
+	CMPQ       DX, $0x04
+	JL         k1_36pre
+
+k4_36:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	ADDQ         DI, BX
@@ -4054,13 +8283,13 @@ k4_18:
 	ADDQ         $0x10, R12
 	SUBQ         $0x04, DX
 	CMPQ         DX, $0x04
-	JGE          k4_18
+	JGE          k4_36
 
-k1_18pre:
+k1_36pre:
 	TESTQ DX, DX
-	JZ    kdone_18
+	JZ    kdone_36
 
-k1_18:
+k1_36:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	ADDQ         DI, BX
@@ -4094,13 +8323,13 @@ k1_18:
 	ADDQ         $0x04, AX
 	ADDQ         $0x04, R12
 	DECQ         DX
-	JNZ          k1_18
+	JNZ          k1_36
 
-kdone_18:
+kdone_36:
 	VBROADCASTSS alpha+56(FP), Z28
 	MOVL         beta+60(FP), R9
 	ANDL         $0x7fffffff, R9
-	JZ           beta0_sgemmAVX512r9
+	JZ           beta0_sgemmAVX512r9m
 	VBROADCASTSS beta+60(FP), Z29
 	VMOVUPS.Z    (CX), K1, Z30
 	VMOVUPS.Z    64(CX), K2, Z31
@@ -4185,7 +8414,7 @@ kdone_18:
 	VZEROUPPER
 	RET
 
-beta0_sgemmAVX512r9:
+beta0_sgemmAVX512r9m:
 	VMULPS  Z28, Z0, Z0
 	VMULPS  Z28, Z1, Z1
 	VMOVUPS Z0, K1, (CX)
@@ -4301,9 +8530,413 @@ TEXT ·sgemmAVX512x10(SB), NOSPLIT, $0-68
 	VPXORD     Z18, Z18, Z18
 	VPXORD     Z19, Z19, Z19
 	CMPQ       DX, $0x04
-	JL         k1_19pre
+	JL         k1_37pre
 
-k4_19:
+k4_37:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 16(AX), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 20(AX), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS 24(AX), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS 28(AX), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	VBROADCASTSS 32(AX), Z30
+	VFMADD231PS  Z28, Z30, Z16
+	VFMADD231PS  Z29, Z30, Z17
+	VBROADCASTSS 36(AX), Z31
+	VFMADD231PS  Z28, Z31, Z18
+	VFMADD231PS  Z29, Z31, Z19
+	ADDQ         SI, AX
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 16(AX), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 20(AX), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS 24(AX), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS 28(AX), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	VBROADCASTSS 32(AX), Z30
+	VFMADD231PS  Z28, Z30, Z16
+	VFMADD231PS  Z29, Z30, Z17
+	VBROADCASTSS 36(AX), Z31
+	VFMADD231PS  Z28, Z31, Z18
+	VFMADD231PS  Z29, Z31, Z19
+	ADDQ         SI, AX
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 16(AX), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 20(AX), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS 24(AX), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS 28(AX), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	VBROADCASTSS 32(AX), Z30
+	VFMADD231PS  Z28, Z30, Z16
+	VFMADD231PS  Z29, Z30, Z17
+	VBROADCASTSS 36(AX), Z31
+	VFMADD231PS  Z28, Z31, Z18
+	VFMADD231PS  Z29, Z31, Z19
+	ADDQ         SI, AX
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 16(AX), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 20(AX), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS 24(AX), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS 28(AX), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	VBROADCASTSS 32(AX), Z30
+	VFMADD231PS  Z28, Z30, Z16
+	VFMADD231PS  Z29, Z30, Z17
+	VBROADCASTSS 36(AX), Z31
+	VFMADD231PS  Z28, Z31, Z18
+	VFMADD231PS  Z29, Z31, Z19
+	ADDQ         SI, AX
+	SUBQ         $0x04, DX
+	CMPQ         DX, $0x04
+	JGE          k4_37
+
+k1_37pre:
+	TESTQ DX, DX
+	JZ    kdone_37
+
+k1_37:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 16(AX), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 20(AX), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS 24(AX), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS 28(AX), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	VBROADCASTSS 32(AX), Z30
+	VFMADD231PS  Z28, Z30, Z16
+	VFMADD231PS  Z29, Z30, Z17
+	VBROADCASTSS 36(AX), Z31
+	VFMADD231PS  Z28, Z31, Z18
+	VFMADD231PS  Z29, Z31, Z19
+	ADDQ         SI, AX
+	DECQ         DX
+	JNZ          k1_37
+
+kdone_37:
+	VBROADCASTSS alpha+56(FP), Z28
+	MOVL         beta+60(FP), R9
+	ANDL         $0x7fffffff, R9
+	JZ           beta0_sgemmAVX512x10
+	VBROADCASTSS beta+60(FP), Z29
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z0, Z30
+	VFMADD231PS  Z28, Z1, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z2, Z30
+	VFMADD231PS  Z28, Z3, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z4, Z30
+	VFMADD231PS  Z28, Z5, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z6, Z30
+	VFMADD231PS  Z28, Z7, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z8, Z30
+	VFMADD231PS  Z28, Z9, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z10, Z30
+	VFMADD231PS  Z28, Z11, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z12, Z30
+	VFMADD231PS  Z28, Z13, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z14, Z30
+	VFMADD231PS  Z28, Z15, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z16, Z30
+	VFMADD231PS  Z28, Z17, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z18, Z30
+	VFMADD231PS  Z28, Z19, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	VZEROUPPER
+	RET
+
+beta0_sgemmAVX512x10:
+	VMULPS  Z28, Z0, Z0
+	VMULPS  Z28, Z1, Z1
+	VMOVUPS Z0, (CX)
+	VMOVUPS Z1, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z2, Z2
+	VMULPS  Z28, Z3, Z3
+	VMOVUPS Z2, (CX)
+	VMOVUPS Z3, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z4, Z4
+	VMULPS  Z28, Z5, Z5
+	VMOVUPS Z4, (CX)
+	VMOVUPS Z5, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z6, Z6
+	VMULPS  Z28, Z7, Z7
+	VMOVUPS Z6, (CX)
+	VMOVUPS Z7, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z8, Z8
+	VMULPS  Z28, Z9, Z9
+	VMOVUPS Z8, (CX)
+	VMOVUPS Z9, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z10, Z10
+	VMULPS  Z28, Z11, Z11
+	VMOVUPS Z10, (CX)
+	VMOVUPS Z11, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z12, Z12
+	VMULPS  Z28, Z13, Z13
+	VMOVUPS Z12, (CX)
+	VMOVUPS Z13, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z14, Z14
+	VMULPS  Z28, Z15, Z15
+	VMOVUPS Z14, (CX)
+	VMOVUPS Z15, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z16, Z16
+	VMULPS  Z28, Z17, Z17
+	VMOVUPS Z16, (CX)
+	VMOVUPS Z17, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z18, Z18
+	VMULPS  Z28, Z19, Z19
+	VMOVUPS Z18, (CX)
+	VMOVUPS Z19, 64(CX)
+	VZEROUPPER
+	RET
+
+// func sgemmAVX512x10m(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·sgemmAVX512x10m(SB), NOSPLIT, $0-68
+	MOVQ       kc+0(FP), DX
+	MOVQ       a+8(FP), AX
+	MOVQ       as+16(FP), SI
+	SHLQ       $0x02, SI
+	MOVQ       b+24(FP), BX
+	MOVQ       bs+32(FP), DI
+	SHLQ       $0x02, DI
+	MOVQ       c+40(FP), CX
+	MOVQ       ldc+48(FP), R8
+	SHLQ       $0x02, R8
+	MOVL       mask+64(FP), R9
+	KMOVW      R9, K1
+	SHRL       $0x10, R9
+	KMOVW      R9, K2
+	MOVQ       CX, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	VPXORD     Z0, Z0, Z0
+	VPXORD     Z1, Z1, Z1
+	VPXORD     Z2, Z2, Z2
+	VPXORD     Z3, Z3, Z3
+	VPXORD     Z4, Z4, Z4
+	VPXORD     Z5, Z5, Z5
+	VPXORD     Z6, Z6, Z6
+	VPXORD     Z7, Z7, Z7
+	VPXORD     Z8, Z8, Z8
+	VPXORD     Z9, Z9, Z9
+	VPXORD     Z10, Z10, Z10
+	VPXORD     Z11, Z11, Z11
+	VPXORD     Z12, Z12, Z12
+	VPXORD     Z13, Z13, Z13
+	VPXORD     Z14, Z14, Z14
+	VPXORD     Z15, Z15, Z15
+	VPXORD     Z16, Z16, Z16
+	VPXORD     Z17, Z17, Z17
+	VPXORD     Z18, Z18, Z18
+	VPXORD     Z19, Z19, Z19
+	CMPQ       DX, $0x04
+	JL         k1_38pre
+
+k4_38:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	ADDQ         DI, BX
@@ -4442,13 +9075,13 @@ k4_19:
 	ADDQ         SI, AX
 	SUBQ         $0x04, DX
 	CMPQ         DX, $0x04
-	JGE          k4_19
+	JGE          k4_38
 
-k1_19pre:
+k1_38pre:
 	TESTQ DX, DX
-	JZ    kdone_19
+	JZ    kdone_38
 
-k1_19:
+k1_38:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	ADDQ         DI, BX
@@ -4484,13 +9117,13 @@ k1_19:
 	VFMADD231PS  Z29, Z31, Z19
 	ADDQ         SI, AX
 	DECQ         DX
-	JNZ          k1_19
+	JNZ          k1_38
 
-kdone_19:
+kdone_38:
 	VBROADCASTSS alpha+56(FP), Z28
 	MOVL         beta+60(FP), R9
 	ANDL         $0x7fffffff, R9
-	JZ           beta0_sgemmAVX512x10
+	JZ           beta0_sgemmAVX512x10m
 	VBROADCASTSS beta+60(FP), Z29
 	VMOVUPS.Z    (CX), K1, Z30
 	VMOVUPS.Z    64(CX), K2, Z31
@@ -4584,7 +9217,7 @@ kdone_19:
 	VZEROUPPER
 	RET
 
-beta0_sgemmAVX512x10:
+beta0_sgemmAVX512x10m:
 	VMULPS  Z28, Z0, Z0
 	VMULPS  Z28, Z1, Z1
 	VMOVUPS Z0, K1, (CX)
@@ -4709,9 +9342,416 @@ TEXT ·sgemmAVX512r10(SB), NOSPLIT, $0-68
 	LEAQ       (AX)(R10*1), R12
 	LEAQ       (R12)(R10*1), R13
 	CMPQ       DX, $0x04
-	JL         k1_20pre
+	JL         k1_39pre
 
-k4_20:
+k4_39:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS (AX)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS (AX)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS (AX)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS (AX)(SI*4), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS (R12), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS (R12)(SI*1), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS (R12)(SI*2), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	VBROADCASTSS (R12)(R9*1), Z30
+	VFMADD231PS  Z28, Z30, Z16
+	VFMADD231PS  Z29, Z30, Z17
+	VBROADCASTSS (R12)(SI*4), Z31
+	VFMADD231PS  Z28, Z31, Z18
+	VFMADD231PS  Z29, Z31, Z19
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS 4(AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 4(AX)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 4(AX)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 4(AX)(SI*4), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 4(R12), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS 4(R12)(SI*1), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS 4(R12)(SI*2), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	VBROADCASTSS 4(R12)(R9*1), Z30
+	VFMADD231PS  Z28, Z30, Z16
+	VFMADD231PS  Z29, Z30, Z17
+	VBROADCASTSS 4(R12)(SI*4), Z31
+	VFMADD231PS  Z28, Z31, Z18
+	VFMADD231PS  Z29, Z31, Z19
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 8(AX)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 8(AX)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 8(AX)(SI*4), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 8(R12), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS 8(R12)(SI*1), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS 8(R12)(SI*2), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	VBROADCASTSS 8(R12)(R9*1), Z30
+	VFMADD231PS  Z28, Z30, Z16
+	VFMADD231PS  Z29, Z30, Z17
+	VBROADCASTSS 8(R12)(SI*4), Z31
+	VFMADD231PS  Z28, Z31, Z18
+	VFMADD231PS  Z29, Z31, Z19
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS 12(AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 12(AX)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 12(AX)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 12(AX)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 12(AX)(SI*4), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 12(R12), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS 12(R12)(SI*1), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS 12(R12)(SI*2), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	VBROADCASTSS 12(R12)(R9*1), Z30
+	VFMADD231PS  Z28, Z30, Z16
+	VFMADD231PS  Z29, Z30, Z17
+	VBROADCASTSS 12(R12)(SI*4), Z31
+	VFMADD231PS  Z28, Z31, Z18
+	VFMADD231PS  Z29, Z31, Z19
+	ADDQ         $0x10, AX
+	ADDQ         $0x10, R12
+	SUBQ         $0x04, DX
+	CMPQ         DX, $0x04
+	JGE          k4_39
+
+k1_39pre:
+	TESTQ DX, DX
+	JZ    kdone_39
+
+k1_39:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS (AX)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS (AX)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS (AX)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS (AX)(SI*4), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS (R12), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS (R12)(SI*1), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS (R12)(SI*2), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	VBROADCASTSS (R12)(R9*1), Z30
+	VFMADD231PS  Z28, Z30, Z16
+	VFMADD231PS  Z29, Z30, Z17
+	VBROADCASTSS (R12)(SI*4), Z31
+	VFMADD231PS  Z28, Z31, Z18
+	VFMADD231PS  Z29, Z31, Z19
+	ADDQ         $0x04, AX
+	ADDQ         $0x04, R12
+	DECQ         DX
+	JNZ          k1_39
+
+kdone_39:
+	VBROADCASTSS alpha+56(FP), Z28
+	MOVL         beta+60(FP), R9
+	ANDL         $0x7fffffff, R9
+	JZ           beta0_sgemmAVX512r10
+	VBROADCASTSS beta+60(FP), Z29
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z0, Z30
+	VFMADD231PS  Z28, Z1, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z2, Z30
+	VFMADD231PS  Z28, Z3, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z4, Z30
+	VFMADD231PS  Z28, Z5, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z6, Z30
+	VFMADD231PS  Z28, Z7, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z8, Z30
+	VFMADD231PS  Z28, Z9, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z10, Z30
+	VFMADD231PS  Z28, Z11, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z12, Z30
+	VFMADD231PS  Z28, Z13, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z14, Z30
+	VFMADD231PS  Z28, Z15, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z16, Z30
+	VFMADD231PS  Z28, Z17, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z18, Z30
+	VFMADD231PS  Z28, Z19, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	VZEROUPPER
+	RET
+
+beta0_sgemmAVX512r10:
+	VMULPS  Z28, Z0, Z0
+	VMULPS  Z28, Z1, Z1
+	VMOVUPS Z0, (CX)
+	VMOVUPS Z1, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z2, Z2
+	VMULPS  Z28, Z3, Z3
+	VMOVUPS Z2, (CX)
+	VMOVUPS Z3, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z4, Z4
+	VMULPS  Z28, Z5, Z5
+	VMOVUPS Z4, (CX)
+	VMOVUPS Z5, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z6, Z6
+	VMULPS  Z28, Z7, Z7
+	VMOVUPS Z6, (CX)
+	VMOVUPS Z7, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z8, Z8
+	VMULPS  Z28, Z9, Z9
+	VMOVUPS Z8, (CX)
+	VMOVUPS Z9, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z10, Z10
+	VMULPS  Z28, Z11, Z11
+	VMOVUPS Z10, (CX)
+	VMOVUPS Z11, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z12, Z12
+	VMULPS  Z28, Z13, Z13
+	VMOVUPS Z12, (CX)
+	VMOVUPS Z13, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z14, Z14
+	VMULPS  Z28, Z15, Z15
+	VMOVUPS Z14, (CX)
+	VMOVUPS Z15, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z16, Z16
+	VMULPS  Z28, Z17, Z17
+	VMOVUPS Z16, (CX)
+	VMOVUPS Z17, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z18, Z18
+	VMULPS  Z28, Z19, Z19
+	VMOVUPS Z18, (CX)
+	VMOVUPS Z19, 64(CX)
+	VZEROUPPER
+	RET
+
+// func sgemmAVX512r10m(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·sgemmAVX512r10m(SB), NOSPLIT, $0-68
+	MOVQ       kc+0(FP), DX
+	MOVQ       a+8(FP), AX
+	MOVQ       as+16(FP), SI
+	SHLQ       $0x02, SI
+	MOVQ       b+24(FP), BX
+	MOVQ       bs+32(FP), DI
+	SHLQ       $0x02, DI
+	MOVQ       c+40(FP), CX
+	MOVQ       ldc+48(FP), R8
+	SHLQ       $0x02, R8
+	MOVL       mask+64(FP), R9
+	KMOVW      R9, K1
+	SHRL       $0x10, R9
+	KMOVW      R9, K2
+	MOVQ       CX, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	VPXORD     Z0, Z0, Z0
+	VPXORD     Z1, Z1, Z1
+	VPXORD     Z2, Z2, Z2
+	VPXORD     Z3, Z3, Z3
+	VPXORD     Z4, Z4, Z4
+	VPXORD     Z5, Z5, Z5
+	VPXORD     Z6, Z6, Z6
+	VPXORD     Z7, Z7, Z7
+	VPXORD     Z8, Z8, Z8
+	VPXORD     Z9, Z9, Z9
+	VPXORD     Z10, Z10, Z10
+	VPXORD     Z11, Z11, Z11
+	VPXORD     Z12, Z12, Z12
+	VPXORD     Z13, Z13, Z13
+	VPXORD     Z14, Z14, Z14
+	VPXORD     Z15, Z15, Z15
+	VPXORD     Z16, Z16, Z16
+	VPXORD     Z17, Z17, Z17
+	VPXORD     Z18, Z18, Z18
+	VPXORD     Z19, Z19, Z19
+	LEAQ       (SI)(SI*2), R9
+	LEAQ       (SI)(SI*4), R10
+	LEAQ       (AX)(R10*1), R12
+	LEAQ       (R12)(R10*1), R13
+	CMPQ       DX, $0x04
+	JL         k1_40pre
+
+k4_40:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	ADDQ         DI, BX
@@ -4848,13 +9888,13 @@ k4_20:
 	ADDQ         $0x10, R12
 	SUBQ         $0x04, DX
 	CMPQ         DX, $0x04
-	JGE          k4_20
+	JGE          k4_40
 
-k1_20pre:
+k1_40pre:
 	TESTQ DX, DX
-	JZ    kdone_20
+	JZ    kdone_40
 
-k1_20:
+k1_40:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	ADDQ         DI, BX
@@ -4891,13 +9931,13 @@ k1_20:
 	ADDQ         $0x04, AX
 	ADDQ         $0x04, R12
 	DECQ         DX
-	JNZ          k1_20
+	JNZ          k1_40
 
-kdone_20:
+kdone_40:
 	VBROADCASTSS alpha+56(FP), Z28
 	MOVL         beta+60(FP), R9
 	ANDL         $0x7fffffff, R9
-	JZ           beta0_sgemmAVX512r10
+	JZ           beta0_sgemmAVX512r10m
 	VBROADCASTSS beta+60(FP), Z29
 	VMOVUPS.Z    (CX), K1, Z30
 	VMOVUPS.Z    64(CX), K2, Z31
@@ -4991,7 +10031,7 @@ kdone_20:
 	VZEROUPPER
 	RET
 
-beta0_sgemmAVX512r10:
+beta0_sgemmAVX512r10m:
 	VMULPS  Z28, Z0, Z0
 	VMULPS  Z28, Z1, Z1
 	VMOVUPS Z0, K1, (CX)
@@ -5117,9 +10157,447 @@ TEXT ·sgemmAVX512x11(SB), NOSPLIT, $0-68
 	VPXORD     Z20, Z20, Z20
 	VPXORD     Z21, Z21, Z21
 	CMPQ       DX, $0x04
-	JL         k1_21pre
+	JL         k1_41pre
 
-k4_21:
+k4_41:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 16(AX), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 20(AX), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS 24(AX), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS 28(AX), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	VBROADCASTSS 32(AX), Z30
+	VFMADD231PS  Z28, Z30, Z16
+	VFMADD231PS  Z29, Z30, Z17
+	VBROADCASTSS 36(AX), Z31
+	VFMADD231PS  Z28, Z31, Z18
+	VFMADD231PS  Z29, Z31, Z19
+	VBROADCASTSS 40(AX), Z30
+	VFMADD231PS  Z28, Z30, Z20
+	VFMADD231PS  Z29, Z30, Z21
+	ADDQ         SI, AX
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 16(AX), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 20(AX), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS 24(AX), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS 28(AX), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	VBROADCASTSS 32(AX), Z30
+	VFMADD231PS  Z28, Z30, Z16
+	VFMADD231PS  Z29, Z30, Z17
+	VBROADCASTSS 36(AX), Z31
+	VFMADD231PS  Z28, Z31, Z18
+	VFMADD231PS  Z29, Z31, Z19
+	VBROADCASTSS 40(AX), Z30
+	VFMADD231PS  Z28, Z30, Z20
+	VFMADD231PS  Z29, Z30, Z21
+	ADDQ         SI, AX
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 16(AX), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 20(AX), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS 24(AX), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS 28(AX), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	VBROADCASTSS 32(AX), Z30
+	VFMADD231PS  Z28, Z30, Z16
+	VFMADD231PS  Z29, Z30, Z17
+	VBROADCASTSS 36(AX), Z31
+	VFMADD231PS  Z28, Z31, Z18
+	VFMADD231PS  Z29, Z31, Z19
+	VBROADCASTSS 40(AX), Z30
+	VFMADD231PS  Z28, Z30, Z20
+	VFMADD231PS  Z29, Z30, Z21
+	ADDQ         SI, AX
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 16(AX), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 20(AX), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS 24(AX), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS 28(AX), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	VBROADCASTSS 32(AX), Z30
+	VFMADD231PS  Z28, Z30, Z16
+	VFMADD231PS  Z29, Z30, Z17
+	VBROADCASTSS 36(AX), Z31
+	VFMADD231PS  Z28, Z31, Z18
+	VFMADD231PS  Z29, Z31, Z19
+	VBROADCASTSS 40(AX), Z30
+	VFMADD231PS  Z28, Z30, Z20
+	VFMADD231PS  Z29, Z30, Z21
+	ADDQ         SI, AX
+	SUBQ         $0x04, DX
+	CMPQ         DX, $0x04
+	JGE          k4_41
+
+k1_41pre:
+	TESTQ DX, DX
+	JZ    kdone_41
+
+k1_41:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 16(AX), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 20(AX), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS 24(AX), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS 28(AX), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	VBROADCASTSS 32(AX), Z30
+	VFMADD231PS  Z28, Z30, Z16
+	VFMADD231PS  Z29, Z30, Z17
+	VBROADCASTSS 36(AX), Z31
+	VFMADD231PS  Z28, Z31, Z18
+	VFMADD231PS  Z29, Z31, Z19
+	VBROADCASTSS 40(AX), Z30
+	VFMADD231PS  Z28, Z30, Z20
+	VFMADD231PS  Z29, Z30, Z21
+	ADDQ         SI, AX
+	DECQ         DX
+	JNZ          k1_41
+
+kdone_41:
+	VBROADCASTSS alpha+56(FP), Z28
+	MOVL         beta+60(FP), R9
+	ANDL         $0x7fffffff, R9
+	JZ           beta0_sgemmAVX512x11
+	VBROADCASTSS beta+60(FP), Z29
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z0, Z30
+	VFMADD231PS  Z28, Z1, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z2, Z30
+	VFMADD231PS  Z28, Z3, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z4, Z30
+	VFMADD231PS  Z28, Z5, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z6, Z30
+	VFMADD231PS  Z28, Z7, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z8, Z30
+	VFMADD231PS  Z28, Z9, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z10, Z30
+	VFMADD231PS  Z28, Z11, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z12, Z30
+	VFMADD231PS  Z28, Z13, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z14, Z30
+	VFMADD231PS  Z28, Z15, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z16, Z30
+	VFMADD231PS  Z28, Z17, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z18, Z30
+	VFMADD231PS  Z28, Z19, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z20, Z30
+	VFMADD231PS  Z28, Z21, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	VZEROUPPER
+	RET
+
+beta0_sgemmAVX512x11:
+	VMULPS  Z28, Z0, Z0
+	VMULPS  Z28, Z1, Z1
+	VMOVUPS Z0, (CX)
+	VMOVUPS Z1, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z2, Z2
+	VMULPS  Z28, Z3, Z3
+	VMOVUPS Z2, (CX)
+	VMOVUPS Z3, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z4, Z4
+	VMULPS  Z28, Z5, Z5
+	VMOVUPS Z4, (CX)
+	VMOVUPS Z5, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z6, Z6
+	VMULPS  Z28, Z7, Z7
+	VMOVUPS Z6, (CX)
+	VMOVUPS Z7, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z8, Z8
+	VMULPS  Z28, Z9, Z9
+	VMOVUPS Z8, (CX)
+	VMOVUPS Z9, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z10, Z10
+	VMULPS  Z28, Z11, Z11
+	VMOVUPS Z10, (CX)
+	VMOVUPS Z11, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z12, Z12
+	VMULPS  Z28, Z13, Z13
+	VMOVUPS Z12, (CX)
+	VMOVUPS Z13, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z14, Z14
+	VMULPS  Z28, Z15, Z15
+	VMOVUPS Z14, (CX)
+	VMOVUPS Z15, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z16, Z16
+	VMULPS  Z28, Z17, Z17
+	VMOVUPS Z16, (CX)
+	VMOVUPS Z17, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z18, Z18
+	VMULPS  Z28, Z19, Z19
+	VMOVUPS Z18, (CX)
+	VMOVUPS Z19, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z20, Z20
+	VMULPS  Z28, Z21, Z21
+	VMOVUPS Z20, (CX)
+	VMOVUPS Z21, 64(CX)
+	VZEROUPPER
+	RET
+
+// func sgemmAVX512x11m(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·sgemmAVX512x11m(SB), NOSPLIT, $0-68
+	MOVQ       kc+0(FP), DX
+	MOVQ       a+8(FP), AX
+	MOVQ       as+16(FP), SI
+	SHLQ       $0x02, SI
+	MOVQ       b+24(FP), BX
+	MOVQ       bs+32(FP), DI
+	SHLQ       $0x02, DI
+	MOVQ       c+40(FP), CX
+	MOVQ       ldc+48(FP), R8
+	SHLQ       $0x02, R8
+	MOVL       mask+64(FP), R9
+	KMOVW      R9, K1
+	SHRL       $0x10, R9
+	KMOVW      R9, K2
+	MOVQ       CX, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	VPXORD     Z0, Z0, Z0
+	VPXORD     Z1, Z1, Z1
+	VPXORD     Z2, Z2, Z2
+	VPXORD     Z3, Z3, Z3
+	VPXORD     Z4, Z4, Z4
+	VPXORD     Z5, Z5, Z5
+	VPXORD     Z6, Z6, Z6
+	VPXORD     Z7, Z7, Z7
+	VPXORD     Z8, Z8, Z8
+	VPXORD     Z9, Z9, Z9
+	VPXORD     Z10, Z10, Z10
+	VPXORD     Z11, Z11, Z11
+	VPXORD     Z12, Z12, Z12
+	VPXORD     Z13, Z13, Z13
+	VPXORD     Z14, Z14, Z14
+	VPXORD     Z15, Z15, Z15
+	VPXORD     Z16, Z16, Z16
+	VPXORD     Z17, Z17, Z17
+	VPXORD     Z18, Z18, Z18
+	VPXORD     Z19, Z19, Z19
+	VPXORD     Z20, Z20, Z20
+	VPXORD     Z21, Z21, Z21
+	CMPQ       DX, $0x04
+	JL         k1_42pre
+
+k4_42:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	ADDQ         DI, BX
@@ -5270,13 +10748,13 @@ k4_21:
 	ADDQ         SI, AX
 	SUBQ         $0x04, DX
 	CMPQ         DX, $0x04
-	JGE          k4_21
+	JGE          k4_42
 
-k1_21pre:
+k1_42pre:
 	TESTQ DX, DX
-	JZ    kdone_21
+	JZ    kdone_42
 
-k1_21:
+k1_42:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	ADDQ         DI, BX
@@ -5315,13 +10793,13 @@ k1_21:
 	VFMADD231PS  Z29, Z30, Z21
 	ADDQ         SI, AX
 	DECQ         DX
-	JNZ          k1_21
+	JNZ          k1_42
 
-kdone_21:
+kdone_42:
 	VBROADCASTSS alpha+56(FP), Z28
 	MOVL         beta+60(FP), R9
 	ANDL         $0x7fffffff, R9
-	JZ           beta0_sgemmAVX512x11
+	JZ           beta0_sgemmAVX512x11m
 	VBROADCASTSS beta+60(FP), Z29
 	VMOVUPS.Z    (CX), K1, Z30
 	VMOVUPS.Z    64(CX), K2, Z31
@@ -5424,7 +10902,7 @@ kdone_21:
 	VZEROUPPER
 	RET
 
-beta0_sgemmAVX512x11:
+beta0_sgemmAVX512x11m:
 	VMULPS  Z28, Z0, Z0
 	VMULPS  Z28, Z1, Z1
 	VMOVUPS Z0, K1, (CX)
@@ -5559,9 +11037,452 @@ TEXT ·sgemmAVX512r11(SB), NOSPLIT, $0-68
 	LEAQ       (AX)(R10*1), R12
 	LEAQ       (R12)(R10*1), R13
 	CMPQ       DX, $0x04
-	JL         k1_22pre
+	JL         k1_43pre
 
-k4_22:
+k4_43:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS (AX)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS (AX)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS (AX)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS (AX)(SI*4), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS (R12), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS (R12)(SI*1), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS (R12)(SI*2), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	VBROADCASTSS (R12)(R9*1), Z30
+	VFMADD231PS  Z28, Z30, Z16
+	VFMADD231PS  Z29, Z30, Z17
+	VBROADCASTSS (R12)(SI*4), Z31
+	VFMADD231PS  Z28, Z31, Z18
+	VFMADD231PS  Z29, Z31, Z19
+	VBROADCASTSS (R13), Z30
+	VFMADD231PS  Z28, Z30, Z20
+	VFMADD231PS  Z29, Z30, Z21
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS 4(AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 4(AX)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 4(AX)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 4(AX)(SI*4), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 4(R12), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS 4(R12)(SI*1), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS 4(R12)(SI*2), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	VBROADCASTSS 4(R12)(R9*1), Z30
+	VFMADD231PS  Z28, Z30, Z16
+	VFMADD231PS  Z29, Z30, Z17
+	VBROADCASTSS 4(R12)(SI*4), Z31
+	VFMADD231PS  Z28, Z31, Z18
+	VFMADD231PS  Z29, Z31, Z19
+	VBROADCASTSS 4(R13), Z30
+	VFMADD231PS  Z28, Z30, Z20
+	VFMADD231PS  Z29, Z30, Z21
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 8(AX)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 8(AX)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 8(AX)(SI*4), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 8(R12), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS 8(R12)(SI*1), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS 8(R12)(SI*2), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	VBROADCASTSS 8(R12)(R9*1), Z30
+	VFMADD231PS  Z28, Z30, Z16
+	VFMADD231PS  Z29, Z30, Z17
+	VBROADCASTSS 8(R12)(SI*4), Z31
+	VFMADD231PS  Z28, Z31, Z18
+	VFMADD231PS  Z29, Z31, Z19
+	VBROADCASTSS 8(R13), Z30
+	VFMADD231PS  Z28, Z30, Z20
+	VFMADD231PS  Z29, Z30, Z21
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS 12(AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 12(AX)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 12(AX)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 12(AX)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 12(AX)(SI*4), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 12(R12), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS 12(R12)(SI*1), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS 12(R12)(SI*2), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	VBROADCASTSS 12(R12)(R9*1), Z30
+	VFMADD231PS  Z28, Z30, Z16
+	VFMADD231PS  Z29, Z30, Z17
+	VBROADCASTSS 12(R12)(SI*4), Z31
+	VFMADD231PS  Z28, Z31, Z18
+	VFMADD231PS  Z29, Z31, Z19
+	VBROADCASTSS 12(R13), Z30
+	VFMADD231PS  Z28, Z30, Z20
+	VFMADD231PS  Z29, Z30, Z21
+	ADDQ         $0x10, AX
+	ADDQ         $0x10, R12
+	ADDQ         $0x10, R13
+	SUBQ         $0x04, DX
+	CMPQ         DX, $0x04
+	JGE          k4_43
+
+k1_43pre:
+	TESTQ DX, DX
+	JZ    kdone_43
+
+k1_43:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS (AX)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS (AX)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS (AX)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS (AX)(SI*4), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS (R12), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS (R12)(SI*1), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS (R12)(SI*2), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	VBROADCASTSS (R12)(R9*1), Z30
+	VFMADD231PS  Z28, Z30, Z16
+	VFMADD231PS  Z29, Z30, Z17
+	VBROADCASTSS (R12)(SI*4), Z31
+	VFMADD231PS  Z28, Z31, Z18
+	VFMADD231PS  Z29, Z31, Z19
+	VBROADCASTSS (R13), Z30
+	VFMADD231PS  Z28, Z30, Z20
+	VFMADD231PS  Z29, Z30, Z21
+	ADDQ         $0x04, AX
+	ADDQ         $0x04, R12
+	ADDQ         $0x04, R13
+	DECQ         DX
+	JNZ          k1_43
+
+kdone_43:
+	VBROADCASTSS alpha+56(FP), Z28
+	MOVL         beta+60(FP), R9
+	ANDL         $0x7fffffff, R9
+	JZ           beta0_sgemmAVX512r11
+	VBROADCASTSS beta+60(FP), Z29
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z0, Z30
+	VFMADD231PS  Z28, Z1, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z2, Z30
+	VFMADD231PS  Z28, Z3, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z4, Z30
+	VFMADD231PS  Z28, Z5, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z6, Z30
+	VFMADD231PS  Z28, Z7, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z8, Z30
+	VFMADD231PS  Z28, Z9, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z10, Z30
+	VFMADD231PS  Z28, Z11, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z12, Z30
+	VFMADD231PS  Z28, Z13, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z14, Z30
+	VFMADD231PS  Z28, Z15, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z16, Z30
+	VFMADD231PS  Z28, Z17, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z18, Z30
+	VFMADD231PS  Z28, Z19, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z20, Z30
+	VFMADD231PS  Z28, Z21, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	VZEROUPPER
+	RET
+
+beta0_sgemmAVX512r11:
+	VMULPS  Z28, Z0, Z0
+	VMULPS  Z28, Z1, Z1
+	VMOVUPS Z0, (CX)
+	VMOVUPS Z1, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z2, Z2
+	VMULPS  Z28, Z3, Z3
+	VMOVUPS Z2, (CX)
+	VMOVUPS Z3, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z4, Z4
+	VMULPS  Z28, Z5, Z5
+	VMOVUPS Z4, (CX)
+	VMOVUPS Z5, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z6, Z6
+	VMULPS  Z28, Z7, Z7
+	VMOVUPS Z6, (CX)
+	VMOVUPS Z7, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z8, Z8
+	VMULPS  Z28, Z9, Z9
+	VMOVUPS Z8, (CX)
+	VMOVUPS Z9, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z10, Z10
+	VMULPS  Z28, Z11, Z11
+	VMOVUPS Z10, (CX)
+	VMOVUPS Z11, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z12, Z12
+	VMULPS  Z28, Z13, Z13
+	VMOVUPS Z12, (CX)
+	VMOVUPS Z13, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z14, Z14
+	VMULPS  Z28, Z15, Z15
+	VMOVUPS Z14, (CX)
+	VMOVUPS Z15, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z16, Z16
+	VMULPS  Z28, Z17, Z17
+	VMOVUPS Z16, (CX)
+	VMOVUPS Z17, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z18, Z18
+	VMULPS  Z28, Z19, Z19
+	VMOVUPS Z18, (CX)
+	VMOVUPS Z19, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z20, Z20
+	VMULPS  Z28, Z21, Z21
+	VMOVUPS Z20, (CX)
+	VMOVUPS Z21, 64(CX)
+	VZEROUPPER
+	RET
+
+// func sgemmAVX512r11m(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·sgemmAVX512r11m(SB), NOSPLIT, $0-68
+	MOVQ       kc+0(FP), DX
+	MOVQ       a+8(FP), AX
+	MOVQ       as+16(FP), SI
+	SHLQ       $0x02, SI
+	MOVQ       b+24(FP), BX
+	MOVQ       bs+32(FP), DI
+	SHLQ       $0x02, DI
+	MOVQ       c+40(FP), CX
+	MOVQ       ldc+48(FP), R8
+	SHLQ       $0x02, R8
+	MOVL       mask+64(FP), R9
+	KMOVW      R9, K1
+	SHRL       $0x10, R9
+	KMOVW      R9, K2
+	MOVQ       CX, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	VPXORD     Z0, Z0, Z0
+	VPXORD     Z1, Z1, Z1
+	VPXORD     Z2, Z2, Z2
+	VPXORD     Z3, Z3, Z3
+	VPXORD     Z4, Z4, Z4
+	VPXORD     Z5, Z5, Z5
+	VPXORD     Z6, Z6, Z6
+	VPXORD     Z7, Z7, Z7
+	VPXORD     Z8, Z8, Z8
+	VPXORD     Z9, Z9, Z9
+	VPXORD     Z10, Z10, Z10
+	VPXORD     Z11, Z11, Z11
+	VPXORD     Z12, Z12, Z12
+	VPXORD     Z13, Z13, Z13
+	VPXORD     Z14, Z14, Z14
+	VPXORD     Z15, Z15, Z15
+	VPXORD     Z16, Z16, Z16
+	VPXORD     Z17, Z17, Z17
+	VPXORD     Z18, Z18, Z18
+	VPXORD     Z19, Z19, Z19
+	VPXORD     Z20, Z20, Z20
+	VPXORD     Z21, Z21, Z21
+	LEAQ       (SI)(SI*2), R9
+	LEAQ       (SI)(SI*4), R10
+	LEAQ       (AX)(R10*1), R12
+	LEAQ       (R12)(R10*1), R13
+	CMPQ       DX, $0x04
+	JL         k1_44pre
+
+k4_44:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	ADDQ         DI, BX
@@ -5711,13 +11632,13 @@ k4_22:
 	ADDQ         $0x10, R13
 	SUBQ         $0x04, DX
 	CMPQ         DX, $0x04
-	JGE          k4_22
+	JGE          k4_44
 
-k1_22pre:
+k1_44pre:
 	TESTQ DX, DX
-	JZ    kdone_22
+	JZ    kdone_44
 
-k1_22:
+k1_44:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	ADDQ         DI, BX
@@ -5758,13 +11679,13 @@ k1_22:
 	ADDQ         $0x04, R12
 	ADDQ         $0x04, R13
 	DECQ         DX
-	JNZ          k1_22
+	JNZ          k1_44
 
-kdone_22:
+kdone_44:
 	VBROADCASTSS alpha+56(FP), Z28
 	MOVL         beta+60(FP), R9
 	ANDL         $0x7fffffff, R9
-	JZ           beta0_sgemmAVX512r11
+	JZ           beta0_sgemmAVX512r11m
 	VBROADCASTSS beta+60(FP), Z29
 	VMOVUPS.Z    (CX), K1, Z30
 	VMOVUPS.Z    64(CX), K2, Z31
@@ -5867,7 +11788,7 @@ kdone_22:
 	VZEROUPPER
 	RET
 
-beta0_sgemmAVX512r11:
+beta0_sgemmAVX512r11m:
 	VMULPS  Z28, Z0, Z0
 	VMULPS  Z28, Z1, Z1
 	VMOVUPS Z0, K1, (CX)
@@ -6003,9 +11924,481 @@ TEXT ·sgemmAVX512x12(SB), NOSPLIT, $0-68
 	VPXORD     Z22, Z22, Z22
 	VPXORD     Z23, Z23, Z23
 	CMPQ       DX, $0x04
-	JL         k1_23pre
+	JL         k1_45pre
 
-k4_23:
+k4_45:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 16(AX), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 20(AX), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS 24(AX), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS 28(AX), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	VBROADCASTSS 32(AX), Z30
+	VFMADD231PS  Z28, Z30, Z16
+	VFMADD231PS  Z29, Z30, Z17
+	VBROADCASTSS 36(AX), Z31
+	VFMADD231PS  Z28, Z31, Z18
+	VFMADD231PS  Z29, Z31, Z19
+	VBROADCASTSS 40(AX), Z30
+	VFMADD231PS  Z28, Z30, Z20
+	VFMADD231PS  Z29, Z30, Z21
+	VBROADCASTSS 44(AX), Z31
+	VFMADD231PS  Z28, Z31, Z22
+	VFMADD231PS  Z29, Z31, Z23
+	ADDQ         SI, AX
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 16(AX), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 20(AX), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS 24(AX), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS 28(AX), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	VBROADCASTSS 32(AX), Z30
+	VFMADD231PS  Z28, Z30, Z16
+	VFMADD231PS  Z29, Z30, Z17
+	VBROADCASTSS 36(AX), Z31
+	VFMADD231PS  Z28, Z31, Z18
+	VFMADD231PS  Z29, Z31, Z19
+	VBROADCASTSS 40(AX), Z30
+	VFMADD231PS  Z28, Z30, Z20
+	VFMADD231PS  Z29, Z30, Z21
+	VBROADCASTSS 44(AX), Z31
+	VFMADD231PS  Z28, Z31, Z22
+	VFMADD231PS  Z29, Z31, Z23
+	ADDQ         SI, AX
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 16(AX), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 20(AX), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS 24(AX), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS 28(AX), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	VBROADCASTSS 32(AX), Z30
+	VFMADD231PS  Z28, Z30, Z16
+	VFMADD231PS  Z29, Z30, Z17
+	VBROADCASTSS 36(AX), Z31
+	VFMADD231PS  Z28, Z31, Z18
+	VFMADD231PS  Z29, Z31, Z19
+	VBROADCASTSS 40(AX), Z30
+	VFMADD231PS  Z28, Z30, Z20
+	VFMADD231PS  Z29, Z30, Z21
+	VBROADCASTSS 44(AX), Z31
+	VFMADD231PS  Z28, Z31, Z22
+	VFMADD231PS  Z29, Z31, Z23
+	ADDQ         SI, AX
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 16(AX), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 20(AX), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS 24(AX), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS 28(AX), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	VBROADCASTSS 32(AX), Z30
+	VFMADD231PS  Z28, Z30, Z16
+	VFMADD231PS  Z29, Z30, Z17
+	VBROADCASTSS 36(AX), Z31
+	VFMADD231PS  Z28, Z31, Z18
+	VFMADD231PS  Z29, Z31, Z19
+	VBROADCASTSS 40(AX), Z30
+	VFMADD231PS  Z28, Z30, Z20
+	VFMADD231PS  Z29, Z30, Z21
+	VBROADCASTSS 44(AX), Z31
+	VFMADD231PS  Z28, Z31, Z22
+	VFMADD231PS  Z29, Z31, Z23
+	ADDQ         SI, AX
+	SUBQ         $0x04, DX
+	CMPQ         DX, $0x04
+	JGE          k4_45
+
+k1_45pre:
+	TESTQ DX, DX
+	JZ    kdone_45
+
+k1_45:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 16(AX), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 20(AX), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS 24(AX), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS 28(AX), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	VBROADCASTSS 32(AX), Z30
+	VFMADD231PS  Z28, Z30, Z16
+	VFMADD231PS  Z29, Z30, Z17
+	VBROADCASTSS 36(AX), Z31
+	VFMADD231PS  Z28, Z31, Z18
+	VFMADD231PS  Z29, Z31, Z19
+	VBROADCASTSS 40(AX), Z30
+	VFMADD231PS  Z28, Z30, Z20
+	VFMADD231PS  Z29, Z30, Z21
+	VBROADCASTSS 44(AX), Z31
+	VFMADD231PS  Z28, Z31, Z22
+	VFMADD231PS  Z29, Z31, Z23
+	ADDQ         SI, AX
+	DECQ         DX
+	JNZ          k1_45
+
+kdone_45:
+	VBROADCASTSS alpha+56(FP), Z28
+	MOVL         beta+60(FP), R9
+	ANDL         $0x7fffffff, R9
+	JZ           beta0_sgemmAVX512x12
+	VBROADCASTSS beta+60(FP), Z29
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z0, Z30
+	VFMADD231PS  Z28, Z1, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z2, Z30
+	VFMADD231PS  Z28, Z3, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z4, Z30
+	VFMADD231PS  Z28, Z5, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z6, Z30
+	VFMADD231PS  Z28, Z7, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z8, Z30
+	VFMADD231PS  Z28, Z9, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z10, Z30
+	VFMADD231PS  Z28, Z11, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z12, Z30
+	VFMADD231PS  Z28, Z13, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z14, Z30
+	VFMADD231PS  Z28, Z15, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z16, Z30
+	VFMADD231PS  Z28, Z17, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z18, Z30
+	VFMADD231PS  Z28, Z19, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z20, Z30
+	VFMADD231PS  Z28, Z21, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z22, Z30
+	VFMADD231PS  Z28, Z23, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	VZEROUPPER
+	RET
+
+beta0_sgemmAVX512x12:
+	VMULPS  Z28, Z0, Z0
+	VMULPS  Z28, Z1, Z1
+	VMOVUPS Z0, (CX)
+	VMOVUPS Z1, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z2, Z2
+	VMULPS  Z28, Z3, Z3
+	VMOVUPS Z2, (CX)
+	VMOVUPS Z3, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z4, Z4
+	VMULPS  Z28, Z5, Z5
+	VMOVUPS Z4, (CX)
+	VMOVUPS Z5, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z6, Z6
+	VMULPS  Z28, Z7, Z7
+	VMOVUPS Z6, (CX)
+	VMOVUPS Z7, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z8, Z8
+	VMULPS  Z28, Z9, Z9
+	VMOVUPS Z8, (CX)
+	VMOVUPS Z9, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z10, Z10
+	VMULPS  Z28, Z11, Z11
+	VMOVUPS Z10, (CX)
+	VMOVUPS Z11, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z12, Z12
+	VMULPS  Z28, Z13, Z13
+	VMOVUPS Z12, (CX)
+	VMOVUPS Z13, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z14, Z14
+	VMULPS  Z28, Z15, Z15
+	VMOVUPS Z14, (CX)
+	VMOVUPS Z15, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z16, Z16
+	VMULPS  Z28, Z17, Z17
+	VMOVUPS Z16, (CX)
+	VMOVUPS Z17, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z18, Z18
+	VMULPS  Z28, Z19, Z19
+	VMOVUPS Z18, (CX)
+	VMOVUPS Z19, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z20, Z20
+	VMULPS  Z28, Z21, Z21
+	VMOVUPS Z20, (CX)
+	VMOVUPS Z21, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z22, Z22
+	VMULPS  Z28, Z23, Z23
+	VMOVUPS Z22, (CX)
+	VMOVUPS Z23, 64(CX)
+	VZEROUPPER
+	RET
+
+// func sgemmAVX512x12m(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·sgemmAVX512x12m(SB), NOSPLIT, $0-68
+	MOVQ       kc+0(FP), DX
+	MOVQ       a+8(FP), AX
+	MOVQ       as+16(FP), SI
+	SHLQ       $0x02, SI
+	MOVQ       b+24(FP), BX
+	MOVQ       bs+32(FP), DI
+	SHLQ       $0x02, DI
+	MOVQ       c+40(FP), CX
+	MOVQ       ldc+48(FP), R8
+	SHLQ       $0x02, R8
+	MOVL       mask+64(FP), R9
+	KMOVW      R9, K1
+	SHRL       $0x10, R9
+	KMOVW      R9, K2
+	MOVQ       CX, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	VPXORD     Z0, Z0, Z0
+	VPXORD     Z1, Z1, Z1
+	VPXORD     Z2, Z2, Z2
+	VPXORD     Z3, Z3, Z3
+	VPXORD     Z4, Z4, Z4
+	VPXORD     Z5, Z5, Z5
+	VPXORD     Z6, Z6, Z6
+	VPXORD     Z7, Z7, Z7
+	VPXORD     Z8, Z8, Z8
+	VPXORD     Z9, Z9, Z9
+	VPXORD     Z10, Z10, Z10
+	VPXORD     Z11, Z11, Z11
+	VPXORD     Z12, Z12, Z12
+	VPXORD     Z13, Z13, Z13
+	VPXORD     Z14, Z14, Z14
+	VPXORD     Z15, Z15, Z15
+	VPXORD     Z16, Z16, Z16
+	VPXORD     Z17, Z17, Z17
+	VPXORD     Z18, Z18, Z18
+	VPXORD     Z19, Z19, Z19
+	VPXORD     Z20, Z20, Z20
+	VPXORD     Z21, Z21, Z21
+	VPXORD     Z22, Z22, Z22
+	VPXORD     Z23, Z23, Z23
+	CMPQ       DX, $0x04
+	JL         k1_46pre
+
+k4_46:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	ADDQ         DI, BX
@@ -6168,13 +12561,13 @@ k4_23:
 	ADDQ         SI, AX
 	SUBQ         $0x04, DX
 	CMPQ         DX, $0x04
-	JGE          k4_23
+	JGE          k4_46
 
-k1_23pre:
+k1_46pre:
 	TESTQ DX, DX
-	JZ    kdone_23
+	JZ    kdone_46
 
-k1_23:
+k1_46:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	ADDQ         DI, BX
@@ -6216,13 +12609,13 @@ k1_23:
 	VFMADD231PS  Z29, Z31, Z23
 	ADDQ         SI, AX
 	DECQ         DX
-	JNZ          k1_23
+	JNZ          k1_46
 
-kdone_23:
+kdone_46:
 	VBROADCASTSS alpha+56(FP), Z28
 	MOVL         beta+60(FP), R9
 	ANDL         $0x7fffffff, R9
-	JZ           beta0_sgemmAVX512x12
+	JZ           beta0_sgemmAVX512x12m
 	VBROADCASTSS beta+60(FP), Z29
 	VMOVUPS.Z    (CX), K1, Z30
 	VMOVUPS.Z    64(CX), K2, Z31
@@ -6334,7 +12727,7 @@ kdone_23:
 	VZEROUPPER
 	RET
 
-beta0_sgemmAVX512x12:
+beta0_sgemmAVX512x12m:
 	VMULPS  Z28, Z0, Z0
 	VMULPS  Z28, Z1, Z1
 	VMOVUPS Z0, K1, (CX)
@@ -6479,9 +12872,486 @@ TEXT ·sgemmAVX512r12(SB), NOSPLIT, $0-68
 	LEAQ       (AX)(R10*1), R12
 	LEAQ       (R12)(R10*1), R13
 	CMPQ       DX, $0x04
-	JL         k1_24pre
+	JL         k1_47pre
 
-k4_24:
+k4_47:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS (AX)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS (AX)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS (AX)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS (AX)(SI*4), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS (R12), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS (R12)(SI*1), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS (R12)(SI*2), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	VBROADCASTSS (R12)(R9*1), Z30
+	VFMADD231PS  Z28, Z30, Z16
+	VFMADD231PS  Z29, Z30, Z17
+	VBROADCASTSS (R12)(SI*4), Z31
+	VFMADD231PS  Z28, Z31, Z18
+	VFMADD231PS  Z29, Z31, Z19
+	VBROADCASTSS (R13), Z30
+	VFMADD231PS  Z28, Z30, Z20
+	VFMADD231PS  Z29, Z30, Z21
+	VBROADCASTSS (R13)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z22
+	VFMADD231PS  Z29, Z31, Z23
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS 4(AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 4(AX)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 4(AX)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 4(AX)(SI*4), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 4(R12), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS 4(R12)(SI*1), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS 4(R12)(SI*2), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	VBROADCASTSS 4(R12)(R9*1), Z30
+	VFMADD231PS  Z28, Z30, Z16
+	VFMADD231PS  Z29, Z30, Z17
+	VBROADCASTSS 4(R12)(SI*4), Z31
+	VFMADD231PS  Z28, Z31, Z18
+	VFMADD231PS  Z29, Z31, Z19
+	VBROADCASTSS 4(R13), Z30
+	VFMADD231PS  Z28, Z30, Z20
+	VFMADD231PS  Z29, Z30, Z21
+	VBROADCASTSS 4(R13)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z22
+	VFMADD231PS  Z29, Z31, Z23
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 8(AX)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 8(AX)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 8(AX)(SI*4), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 8(R12), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS 8(R12)(SI*1), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS 8(R12)(SI*2), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	VBROADCASTSS 8(R12)(R9*1), Z30
+	VFMADD231PS  Z28, Z30, Z16
+	VFMADD231PS  Z29, Z30, Z17
+	VBROADCASTSS 8(R12)(SI*4), Z31
+	VFMADD231PS  Z28, Z31, Z18
+	VFMADD231PS  Z29, Z31, Z19
+	VBROADCASTSS 8(R13), Z30
+	VFMADD231PS  Z28, Z30, Z20
+	VFMADD231PS  Z29, Z30, Z21
+	VBROADCASTSS 8(R13)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z22
+	VFMADD231PS  Z29, Z31, Z23
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS 12(AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 12(AX)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 12(AX)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 12(AX)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 12(AX)(SI*4), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 12(R12), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS 12(R12)(SI*1), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS 12(R12)(SI*2), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	VBROADCASTSS 12(R12)(R9*1), Z30
+	VFMADD231PS  Z28, Z30, Z16
+	VFMADD231PS  Z29, Z30, Z17
+	VBROADCASTSS 12(R12)(SI*4), Z31
+	VFMADD231PS  Z28, Z31, Z18
+	VFMADD231PS  Z29, Z31, Z19
+	VBROADCASTSS 12(R13), Z30
+	VFMADD231PS  Z28, Z30, Z20
+	VFMADD231PS  Z29, Z30, Z21
+	VBROADCASTSS 12(R13)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z22
+	VFMADD231PS  Z29, Z31, Z23
+	ADDQ         $0x10, AX
+	ADDQ         $0x10, R12
+	ADDQ         $0x10, R13
+	SUBQ         $0x04, DX
+	CMPQ         DX, $0x04
+	JGE          k4_47
+
+k1_47pre:
+	TESTQ DX, DX
+	JZ    kdone_47
+
+k1_47:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS (AX)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS (AX)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS (AX)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS (AX)(SI*4), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS (R12), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS (R12)(SI*1), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS (R12)(SI*2), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	VBROADCASTSS (R12)(R9*1), Z30
+	VFMADD231PS  Z28, Z30, Z16
+	VFMADD231PS  Z29, Z30, Z17
+	VBROADCASTSS (R12)(SI*4), Z31
+	VFMADD231PS  Z28, Z31, Z18
+	VFMADD231PS  Z29, Z31, Z19
+	VBROADCASTSS (R13), Z30
+	VFMADD231PS  Z28, Z30, Z20
+	VFMADD231PS  Z29, Z30, Z21
+	VBROADCASTSS (R13)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z22
+	VFMADD231PS  Z29, Z31, Z23
+	ADDQ         $0x04, AX
+	ADDQ         $0x04, R12
+	ADDQ         $0x04, R13
+	DECQ         DX
+	JNZ          k1_47
+
+kdone_47:
+	VBROADCASTSS alpha+56(FP), Z28
+	MOVL         beta+60(FP), R9
+	ANDL         $0x7fffffff, R9
+	JZ           beta0_sgemmAVX512r12
+	VBROADCASTSS beta+60(FP), Z29
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z0, Z30
+	VFMADD231PS  Z28, Z1, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z2, Z30
+	VFMADD231PS  Z28, Z3, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z4, Z30
+	VFMADD231PS  Z28, Z5, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z6, Z30
+	VFMADD231PS  Z28, Z7, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z8, Z30
+	VFMADD231PS  Z28, Z9, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z10, Z30
+	VFMADD231PS  Z28, Z11, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z12, Z30
+	VFMADD231PS  Z28, Z13, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z14, Z30
+	VFMADD231PS  Z28, Z15, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z16, Z30
+	VFMADD231PS  Z28, Z17, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z18, Z30
+	VFMADD231PS  Z28, Z19, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z20, Z30
+	VFMADD231PS  Z28, Z21, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z22, Z30
+	VFMADD231PS  Z28, Z23, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	VZEROUPPER
+	RET
+
+beta0_sgemmAVX512r12:
+	VMULPS  Z28, Z0, Z0
+	VMULPS  Z28, Z1, Z1
+	VMOVUPS Z0, (CX)
+	VMOVUPS Z1, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z2, Z2
+	VMULPS  Z28, Z3, Z3
+	VMOVUPS Z2, (CX)
+	VMOVUPS Z3, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z4, Z4
+	VMULPS  Z28, Z5, Z5
+	VMOVUPS Z4, (CX)
+	VMOVUPS Z5, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z6, Z6
+	VMULPS  Z28, Z7, Z7
+	VMOVUPS Z6, (CX)
+	VMOVUPS Z7, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z8, Z8
+	VMULPS  Z28, Z9, Z9
+	VMOVUPS Z8, (CX)
+	VMOVUPS Z9, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z10, Z10
+	VMULPS  Z28, Z11, Z11
+	VMOVUPS Z10, (CX)
+	VMOVUPS Z11, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z12, Z12
+	VMULPS  Z28, Z13, Z13
+	VMOVUPS Z12, (CX)
+	VMOVUPS Z13, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z14, Z14
+	VMULPS  Z28, Z15, Z15
+	VMOVUPS Z14, (CX)
+	VMOVUPS Z15, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z16, Z16
+	VMULPS  Z28, Z17, Z17
+	VMOVUPS Z16, (CX)
+	VMOVUPS Z17, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z18, Z18
+	VMULPS  Z28, Z19, Z19
+	VMOVUPS Z18, (CX)
+	VMOVUPS Z19, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z20, Z20
+	VMULPS  Z28, Z21, Z21
+	VMOVUPS Z20, (CX)
+	VMOVUPS Z21, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z22, Z22
+	VMULPS  Z28, Z23, Z23
+	VMOVUPS Z22, (CX)
+	VMOVUPS Z23, 64(CX)
+	VZEROUPPER
+	RET
+
+// func sgemmAVX512r12m(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·sgemmAVX512r12m(SB), NOSPLIT, $0-68
+	MOVQ       kc+0(FP), DX
+	MOVQ       a+8(FP), AX
+	MOVQ       as+16(FP), SI
+	SHLQ       $0x02, SI
+	MOVQ       b+24(FP), BX
+	MOVQ       bs+32(FP), DI
+	SHLQ       $0x02, DI
+	MOVQ       c+40(FP), CX
+	MOVQ       ldc+48(FP), R8
+	SHLQ       $0x02, R8
+	MOVL       mask+64(FP), R9
+	KMOVW      R9, K1
+	SHRL       $0x10, R9
+	KMOVW      R9, K2
+	MOVQ       CX, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	VPXORD     Z0, Z0, Z0
+	VPXORD     Z1, Z1, Z1
+	VPXORD     Z2, Z2, Z2
+	VPXORD     Z3, Z3, Z3
+	VPXORD     Z4, Z4, Z4
+	VPXORD     Z5, Z5, Z5
+	VPXORD     Z6, Z6, Z6
+	VPXORD     Z7, Z7, Z7
+	VPXORD     Z8, Z8, Z8
+	VPXORD     Z9, Z9, Z9
+	VPXORD     Z10, Z10, Z10
+	VPXORD     Z11, Z11, Z11
+	VPXORD     Z12, Z12, Z12
+	VPXORD     Z13, Z13, Z13
+	VPXORD     Z14, Z14, Z14
+	VPXORD     Z15, Z15, Z15
+	VPXORD     Z16, Z16, Z16
+	VPXORD     Z17, Z17, Z17
+	VPXORD     Z18, Z18, Z18
+	VPXORD     Z19, Z19, Z19
+	VPXORD     Z20, Z20, Z20
+	VPXORD     Z21, Z21, Z21
+	VPXORD     Z22, Z22, Z22
+	VPXORD     Z23, Z23, Z23
+	LEAQ       (SI)(SI*2), R9
+	LEAQ       (SI)(SI*4), R10
+	LEAQ       (AX)(R10*1), R12
+	LEAQ       (R12)(R10*1), R13
+	CMPQ       DX, $0x04
+	JL         k1_48pre
+
+k4_48:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	ADDQ         DI, BX
@@ -6643,13 +13513,13 @@ k4_24:
 	ADDQ         $0x10, R13
 	SUBQ         $0x04, DX
 	CMPQ         DX, $0x04
-	JGE          k4_24
+	JGE          k4_48
 
-k1_24pre:
+k1_48pre:
 	TESTQ DX, DX
-	JZ    kdone_24
+	JZ    kdone_48
 
-k1_24:
+k1_48:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	ADDQ         DI, BX
@@ -6693,13 +13563,13 @@ k1_24:
 	ADDQ         $0x04, R12
 	ADDQ         $0x04, R13
 	DECQ         DX
-	JNZ          k1_24
+	JNZ          k1_48
 
-kdone_24:
+kdone_48:
 	VBROADCASTSS alpha+56(FP), Z28
 	MOVL         beta+60(FP), R9
 	ANDL         $0x7fffffff, R9
-	JZ           beta0_sgemmAVX512r12
+	JZ           beta0_sgemmAVX512r12m
 	VBROADCASTSS beta+60(FP), Z29
 	VMOVUPS.Z    (CX), K1, Z30
 	VMOVUPS.Z    64(CX), K2, Z31
@@ -6811,7 +13681,7 @@ kdone_24:
 	VZEROUPPER
 	RET
 
-beta0_sgemmAVX512r12:
+beta0_sgemmAVX512r12m:
 	VMULPS  Z28, Z0, Z0
 	VMULPS  Z28, Z1, Z1
 	VMOVUPS Z0, K1, (CX)
@@ -6957,9 +13827,515 @@ TEXT ·sgemmAVX512x13(SB), NOSPLIT, $0-68
 	VPXORD     Z24, Z24, Z24
 	VPXORD     Z25, Z25, Z25
 	CMPQ       DX, $0x04
-	JL         k1_25pre
+	JL         k1_49pre
 
-k4_25:
+k4_49:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 16(AX), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 20(AX), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS 24(AX), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS 28(AX), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	VBROADCASTSS 32(AX), Z30
+	VFMADD231PS  Z28, Z30, Z16
+	VFMADD231PS  Z29, Z30, Z17
+	VBROADCASTSS 36(AX), Z31
+	VFMADD231PS  Z28, Z31, Z18
+	VFMADD231PS  Z29, Z31, Z19
+	VBROADCASTSS 40(AX), Z30
+	VFMADD231PS  Z28, Z30, Z20
+	VFMADD231PS  Z29, Z30, Z21
+	VBROADCASTSS 44(AX), Z31
+	VFMADD231PS  Z28, Z31, Z22
+	VFMADD231PS  Z29, Z31, Z23
+	VBROADCASTSS 48(AX), Z30
+	VFMADD231PS  Z28, Z30, Z24
+	VFMADD231PS  Z29, Z30, Z25
+	ADDQ         SI, AX
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 16(AX), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 20(AX), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS 24(AX), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS 28(AX), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	VBROADCASTSS 32(AX), Z30
+	VFMADD231PS  Z28, Z30, Z16
+	VFMADD231PS  Z29, Z30, Z17
+	VBROADCASTSS 36(AX), Z31
+	VFMADD231PS  Z28, Z31, Z18
+	VFMADD231PS  Z29, Z31, Z19
+	VBROADCASTSS 40(AX), Z30
+	VFMADD231PS  Z28, Z30, Z20
+	VFMADD231PS  Z29, Z30, Z21
+	VBROADCASTSS 44(AX), Z31
+	VFMADD231PS  Z28, Z31, Z22
+	VFMADD231PS  Z29, Z31, Z23
+	VBROADCASTSS 48(AX), Z30
+	VFMADD231PS  Z28, Z30, Z24
+	VFMADD231PS  Z29, Z30, Z25
+	ADDQ         SI, AX
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 16(AX), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 20(AX), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS 24(AX), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS 28(AX), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	VBROADCASTSS 32(AX), Z30
+	VFMADD231PS  Z28, Z30, Z16
+	VFMADD231PS  Z29, Z30, Z17
+	VBROADCASTSS 36(AX), Z31
+	VFMADD231PS  Z28, Z31, Z18
+	VFMADD231PS  Z29, Z31, Z19
+	VBROADCASTSS 40(AX), Z30
+	VFMADD231PS  Z28, Z30, Z20
+	VFMADD231PS  Z29, Z30, Z21
+	VBROADCASTSS 44(AX), Z31
+	VFMADD231PS  Z28, Z31, Z22
+	VFMADD231PS  Z29, Z31, Z23
+	VBROADCASTSS 48(AX), Z30
+	VFMADD231PS  Z28, Z30, Z24
+	VFMADD231PS  Z29, Z30, Z25
+	ADDQ         SI, AX
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 16(AX), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 20(AX), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS 24(AX), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS 28(AX), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	VBROADCASTSS 32(AX), Z30
+	VFMADD231PS  Z28, Z30, Z16
+	VFMADD231PS  Z29, Z30, Z17
+	VBROADCASTSS 36(AX), Z31
+	VFMADD231PS  Z28, Z31, Z18
+	VFMADD231PS  Z29, Z31, Z19
+	VBROADCASTSS 40(AX), Z30
+	VFMADD231PS  Z28, Z30, Z20
+	VFMADD231PS  Z29, Z30, Z21
+	VBROADCASTSS 44(AX), Z31
+	VFMADD231PS  Z28, Z31, Z22
+	VFMADD231PS  Z29, Z31, Z23
+	VBROADCASTSS 48(AX), Z30
+	VFMADD231PS  Z28, Z30, Z24
+	VFMADD231PS  Z29, Z30, Z25
+	ADDQ         SI, AX
+	SUBQ         $0x04, DX
+	CMPQ         DX, $0x04
+	JGE          k4_49
+
+k1_49pre:
+	TESTQ DX, DX
+	JZ    kdone_49
+
+k1_49:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 16(AX), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 20(AX), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS 24(AX), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS 28(AX), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	VBROADCASTSS 32(AX), Z30
+	VFMADD231PS  Z28, Z30, Z16
+	VFMADD231PS  Z29, Z30, Z17
+	VBROADCASTSS 36(AX), Z31
+	VFMADD231PS  Z28, Z31, Z18
+	VFMADD231PS  Z29, Z31, Z19
+	VBROADCASTSS 40(AX), Z30
+	VFMADD231PS  Z28, Z30, Z20
+	VFMADD231PS  Z29, Z30, Z21
+	VBROADCASTSS 44(AX), Z31
+	VFMADD231PS  Z28, Z31, Z22
+	VFMADD231PS  Z29, Z31, Z23
+	VBROADCASTSS 48(AX), Z30
+	VFMADD231PS  Z28, Z30, Z24
+	VFMADD231PS  Z29, Z30, Z25
+	ADDQ         SI, AX
+	DECQ         DX
+	JNZ          k1_49
+
+kdone_49:
+	VBROADCASTSS alpha+56(FP), Z28
+	MOVL         beta+60(FP), R9
+	ANDL         $0x7fffffff, R9
+	JZ           beta0_sgemmAVX512x13
+	VBROADCASTSS beta+60(FP), Z29
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z0, Z30
+	VFMADD231PS  Z28, Z1, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z2, Z30
+	VFMADD231PS  Z28, Z3, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z4, Z30
+	VFMADD231PS  Z28, Z5, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z6, Z30
+	VFMADD231PS  Z28, Z7, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z8, Z30
+	VFMADD231PS  Z28, Z9, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z10, Z30
+	VFMADD231PS  Z28, Z11, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z12, Z30
+	VFMADD231PS  Z28, Z13, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z14, Z30
+	VFMADD231PS  Z28, Z15, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z16, Z30
+	VFMADD231PS  Z28, Z17, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z18, Z30
+	VFMADD231PS  Z28, Z19, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z20, Z30
+	VFMADD231PS  Z28, Z21, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z22, Z30
+	VFMADD231PS  Z28, Z23, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z24, Z30
+	VFMADD231PS  Z28, Z25, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	VZEROUPPER
+	RET
+
+beta0_sgemmAVX512x13:
+	VMULPS  Z28, Z0, Z0
+	VMULPS  Z28, Z1, Z1
+	VMOVUPS Z0, (CX)
+	VMOVUPS Z1, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z2, Z2
+	VMULPS  Z28, Z3, Z3
+	VMOVUPS Z2, (CX)
+	VMOVUPS Z3, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z4, Z4
+	VMULPS  Z28, Z5, Z5
+	VMOVUPS Z4, (CX)
+	VMOVUPS Z5, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z6, Z6
+	VMULPS  Z28, Z7, Z7
+	VMOVUPS Z6, (CX)
+	VMOVUPS Z7, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z8, Z8
+	VMULPS  Z28, Z9, Z9
+	VMOVUPS Z8, (CX)
+	VMOVUPS Z9, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z10, Z10
+	VMULPS  Z28, Z11, Z11
+	VMOVUPS Z10, (CX)
+	VMOVUPS Z11, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z12, Z12
+	VMULPS  Z28, Z13, Z13
+	VMOVUPS Z12, (CX)
+	VMOVUPS Z13, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z14, Z14
+	VMULPS  Z28, Z15, Z15
+	VMOVUPS Z14, (CX)
+	VMOVUPS Z15, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z16, Z16
+	VMULPS  Z28, Z17, Z17
+	VMOVUPS Z16, (CX)
+	VMOVUPS Z17, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z18, Z18
+	VMULPS  Z28, Z19, Z19
+	VMOVUPS Z18, (CX)
+	VMOVUPS Z19, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z20, Z20
+	VMULPS  Z28, Z21, Z21
+	VMOVUPS Z20, (CX)
+	VMOVUPS Z21, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z22, Z22
+	VMULPS  Z28, Z23, Z23
+	VMOVUPS Z22, (CX)
+	VMOVUPS Z23, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z24, Z24
+	VMULPS  Z28, Z25, Z25
+	VMOVUPS Z24, (CX)
+	VMOVUPS Z25, 64(CX)
+	VZEROUPPER
+	RET
+
+// func sgemmAVX512x13m(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·sgemmAVX512x13m(SB), NOSPLIT, $0-68
+	MOVQ       kc+0(FP), DX
+	MOVQ       a+8(FP), AX
+	MOVQ       as+16(FP), SI
+	SHLQ       $0x02, SI
+	MOVQ       b+24(FP), BX
+	MOVQ       bs+32(FP), DI
+	SHLQ       $0x02, DI
+	MOVQ       c+40(FP), CX
+	MOVQ       ldc+48(FP), R8
+	SHLQ       $0x02, R8
+	MOVL       mask+64(FP), R9
+	KMOVW      R9, K1
+	SHRL       $0x10, R9
+	KMOVW      R9, K2
+	MOVQ       CX, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	VPXORD     Z0, Z0, Z0
+	VPXORD     Z1, Z1, Z1
+	VPXORD     Z2, Z2, Z2
+	VPXORD     Z3, Z3, Z3
+	VPXORD     Z4, Z4, Z4
+	VPXORD     Z5, Z5, Z5
+	VPXORD     Z6, Z6, Z6
+	VPXORD     Z7, Z7, Z7
+	VPXORD     Z8, Z8, Z8
+	VPXORD     Z9, Z9, Z9
+	VPXORD     Z10, Z10, Z10
+	VPXORD     Z11, Z11, Z11
+	VPXORD     Z12, Z12, Z12
+	VPXORD     Z13, Z13, Z13
+	VPXORD     Z14, Z14, Z14
+	VPXORD     Z15, Z15, Z15
+	VPXORD     Z16, Z16, Z16
+	VPXORD     Z17, Z17, Z17
+	VPXORD     Z18, Z18, Z18
+	VPXORD     Z19, Z19, Z19
+	VPXORD     Z20, Z20, Z20
+	VPXORD     Z21, Z21, Z21
+	VPXORD     Z22, Z22, Z22
+	VPXORD     Z23, Z23, Z23
+	VPXORD     Z24, Z24, Z24
+	VPXORD     Z25, Z25, Z25
+	CMPQ       DX, $0x04
+	JL         k1_50pre
+
+k4_50:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	ADDQ         DI, BX
@@ -7134,13 +14510,13 @@ k4_25:
 	ADDQ         SI, AX
 	SUBQ         $0x04, DX
 	CMPQ         DX, $0x04
-	JGE          k4_25
+	JGE          k4_50
 
-k1_25pre:
+k1_50pre:
 	TESTQ DX, DX
-	JZ    kdone_25
+	JZ    kdone_50
 
-k1_25:
+k1_50:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	ADDQ         DI, BX
@@ -7185,13 +14561,13 @@ k1_25:
 	VFMADD231PS  Z29, Z30, Z25
 	ADDQ         SI, AX
 	DECQ         DX
-	JNZ          k1_25
+	JNZ          k1_50
 
-kdone_25:
+kdone_50:
 	VBROADCASTSS alpha+56(FP), Z28
 	MOVL         beta+60(FP), R9
 	ANDL         $0x7fffffff, R9
-	JZ           beta0_sgemmAVX512x13
+	JZ           beta0_sgemmAVX512x13m
 	VBROADCASTSS beta+60(FP), Z29
 	VMOVUPS.Z    (CX), K1, Z30
 	VMOVUPS.Z    64(CX), K2, Z31
@@ -7312,7 +14688,7 @@ kdone_25:
 	VZEROUPPER
 	RET
 
-beta0_sgemmAVX512x13:
+beta0_sgemmAVX512x13m:
 	VMULPS  Z28, Z0, Z0
 	VMULPS  Z28, Z1, Z1
 	VMOVUPS Z0, K1, (CX)
@@ -7467,9 +14843,520 @@ TEXT ·sgemmAVX512r13(SB), NOSPLIT, $0-68
 	LEAQ       (AX)(R10*1), R12
 	LEAQ       (R12)(R10*1), R13
 	CMPQ       DX, $0x04
-	JL         k1_26pre
+	JL         k1_51pre
 
-k4_26:
+k4_51:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS (AX)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS (AX)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS (AX)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS (AX)(SI*4), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS (R12), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS (R12)(SI*1), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS (R12)(SI*2), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	VBROADCASTSS (R12)(R9*1), Z30
+	VFMADD231PS  Z28, Z30, Z16
+	VFMADD231PS  Z29, Z30, Z17
+	VBROADCASTSS (R12)(SI*4), Z31
+	VFMADD231PS  Z28, Z31, Z18
+	VFMADD231PS  Z29, Z31, Z19
+	VBROADCASTSS (R13), Z30
+	VFMADD231PS  Z28, Z30, Z20
+	VFMADD231PS  Z29, Z30, Z21
+	VBROADCASTSS (R13)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z22
+	VFMADD231PS  Z29, Z31, Z23
+	VBROADCASTSS (R13)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z24
+	VFMADD231PS  Z29, Z30, Z25
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS 4(AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 4(AX)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 4(AX)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 4(AX)(SI*4), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 4(R12), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS 4(R12)(SI*1), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS 4(R12)(SI*2), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	VBROADCASTSS 4(R12)(R9*1), Z30
+	VFMADD231PS  Z28, Z30, Z16
+	VFMADD231PS  Z29, Z30, Z17
+	VBROADCASTSS 4(R12)(SI*4), Z31
+	VFMADD231PS  Z28, Z31, Z18
+	VFMADD231PS  Z29, Z31, Z19
+	VBROADCASTSS 4(R13), Z30
+	VFMADD231PS  Z28, Z30, Z20
+	VFMADD231PS  Z29, Z30, Z21
+	VBROADCASTSS 4(R13)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z22
+	VFMADD231PS  Z29, Z31, Z23
+	VBROADCASTSS 4(R13)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z24
+	VFMADD231PS  Z29, Z30, Z25
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 8(AX)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 8(AX)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 8(AX)(SI*4), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 8(R12), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS 8(R12)(SI*1), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS 8(R12)(SI*2), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	VBROADCASTSS 8(R12)(R9*1), Z30
+	VFMADD231PS  Z28, Z30, Z16
+	VFMADD231PS  Z29, Z30, Z17
+	VBROADCASTSS 8(R12)(SI*4), Z31
+	VFMADD231PS  Z28, Z31, Z18
+	VFMADD231PS  Z29, Z31, Z19
+	VBROADCASTSS 8(R13), Z30
+	VFMADD231PS  Z28, Z30, Z20
+	VFMADD231PS  Z29, Z30, Z21
+	VBROADCASTSS 8(R13)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z22
+	VFMADD231PS  Z29, Z31, Z23
+	VBROADCASTSS 8(R13)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z24
+	VFMADD231PS  Z29, Z30, Z25
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS 12(AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 12(AX)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 12(AX)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 12(AX)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 12(AX)(SI*4), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 12(R12), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS 12(R12)(SI*1), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS 12(R12)(SI*2), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	VBROADCASTSS 12(R12)(R9*1), Z30
+	VFMADD231PS  Z28, Z30, Z16
+	VFMADD231PS  Z29, Z30, Z17
+	VBROADCASTSS 12(R12)(SI*4), Z31
+	VFMADD231PS  Z28, Z31, Z18
+	VFMADD231PS  Z29, Z31, Z19
+	VBROADCASTSS 12(R13), Z30
+	VFMADD231PS  Z28, Z30, Z20
+	VFMADD231PS  Z29, Z30, Z21
+	VBROADCASTSS 12(R13)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z22
+	VFMADD231PS  Z29, Z31, Z23
+	VBROADCASTSS 12(R13)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z24
+	VFMADD231PS  Z29, Z30, Z25
+	ADDQ         $0x10, AX
+	ADDQ         $0x10, R12
+	ADDQ         $0x10, R13
+	SUBQ         $0x04, DX
+	CMPQ         DX, $0x04
+	JGE          k4_51
+
+k1_51pre:
+	TESTQ DX, DX
+	JZ    kdone_51
+
+k1_51:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS (AX)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS (AX)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS (AX)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS (AX)(SI*4), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS (R12), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS (R12)(SI*1), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS (R12)(SI*2), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	VBROADCASTSS (R12)(R9*1), Z30
+	VFMADD231PS  Z28, Z30, Z16
+	VFMADD231PS  Z29, Z30, Z17
+	VBROADCASTSS (R12)(SI*4), Z31
+	VFMADD231PS  Z28, Z31, Z18
+	VFMADD231PS  Z29, Z31, Z19
+	VBROADCASTSS (R13), Z30
+	VFMADD231PS  Z28, Z30, Z20
+	VFMADD231PS  Z29, Z30, Z21
+	VBROADCASTSS (R13)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z22
+	VFMADD231PS  Z29, Z31, Z23
+	VBROADCASTSS (R13)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z24
+	VFMADD231PS  Z29, Z30, Z25
+	ADDQ         $0x04, AX
+	ADDQ         $0x04, R12
+	ADDQ         $0x04, R13
+	DECQ         DX
+	JNZ          k1_51
+
+kdone_51:
+	VBROADCASTSS alpha+56(FP), Z28
+	MOVL         beta+60(FP), R9
+	ANDL         $0x7fffffff, R9
+	JZ           beta0_sgemmAVX512r13
+	VBROADCASTSS beta+60(FP), Z29
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z0, Z30
+	VFMADD231PS  Z28, Z1, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z2, Z30
+	VFMADD231PS  Z28, Z3, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z4, Z30
+	VFMADD231PS  Z28, Z5, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z6, Z30
+	VFMADD231PS  Z28, Z7, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z8, Z30
+	VFMADD231PS  Z28, Z9, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z10, Z30
+	VFMADD231PS  Z28, Z11, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z12, Z30
+	VFMADD231PS  Z28, Z13, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z14, Z30
+	VFMADD231PS  Z28, Z15, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z16, Z30
+	VFMADD231PS  Z28, Z17, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z18, Z30
+	VFMADD231PS  Z28, Z19, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z20, Z30
+	VFMADD231PS  Z28, Z21, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z22, Z30
+	VFMADD231PS  Z28, Z23, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z24, Z30
+	VFMADD231PS  Z28, Z25, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	VZEROUPPER
+	RET
+
+beta0_sgemmAVX512r13:
+	VMULPS  Z28, Z0, Z0
+	VMULPS  Z28, Z1, Z1
+	VMOVUPS Z0, (CX)
+	VMOVUPS Z1, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z2, Z2
+	VMULPS  Z28, Z3, Z3
+	VMOVUPS Z2, (CX)
+	VMOVUPS Z3, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z4, Z4
+	VMULPS  Z28, Z5, Z5
+	VMOVUPS Z4, (CX)
+	VMOVUPS Z5, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z6, Z6
+	VMULPS  Z28, Z7, Z7
+	VMOVUPS Z6, (CX)
+	VMOVUPS Z7, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z8, Z8
+	VMULPS  Z28, Z9, Z9
+	VMOVUPS Z8, (CX)
+	VMOVUPS Z9, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z10, Z10
+	VMULPS  Z28, Z11, Z11
+	VMOVUPS Z10, (CX)
+	VMOVUPS Z11, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z12, Z12
+	VMULPS  Z28, Z13, Z13
+	VMOVUPS Z12, (CX)
+	VMOVUPS Z13, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z14, Z14
+	VMULPS  Z28, Z15, Z15
+	VMOVUPS Z14, (CX)
+	VMOVUPS Z15, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z16, Z16
+	VMULPS  Z28, Z17, Z17
+	VMOVUPS Z16, (CX)
+	VMOVUPS Z17, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z18, Z18
+	VMULPS  Z28, Z19, Z19
+	VMOVUPS Z18, (CX)
+	VMOVUPS Z19, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z20, Z20
+	VMULPS  Z28, Z21, Z21
+	VMOVUPS Z20, (CX)
+	VMOVUPS Z21, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z22, Z22
+	VMULPS  Z28, Z23, Z23
+	VMOVUPS Z22, (CX)
+	VMOVUPS Z23, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z24, Z24
+	VMULPS  Z28, Z25, Z25
+	VMOVUPS Z24, (CX)
+	VMOVUPS Z25, 64(CX)
+	VZEROUPPER
+	RET
+
+// func sgemmAVX512r13m(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·sgemmAVX512r13m(SB), NOSPLIT, $0-68
+	MOVQ       kc+0(FP), DX
+	MOVQ       a+8(FP), AX
+	MOVQ       as+16(FP), SI
+	SHLQ       $0x02, SI
+	MOVQ       b+24(FP), BX
+	MOVQ       bs+32(FP), DI
+	SHLQ       $0x02, DI
+	MOVQ       c+40(FP), CX
+	MOVQ       ldc+48(FP), R8
+	SHLQ       $0x02, R8
+	MOVL       mask+64(FP), R9
+	KMOVW      R9, K1
+	SHRL       $0x10, R9
+	KMOVW      R9, K2
+	MOVQ       CX, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	VPXORD     Z0, Z0, Z0
+	VPXORD     Z1, Z1, Z1
+	VPXORD     Z2, Z2, Z2
+	VPXORD     Z3, Z3, Z3
+	VPXORD     Z4, Z4, Z4
+	VPXORD     Z5, Z5, Z5
+	VPXORD     Z6, Z6, Z6
+	VPXORD     Z7, Z7, Z7
+	VPXORD     Z8, Z8, Z8
+	VPXORD     Z9, Z9, Z9
+	VPXORD     Z10, Z10, Z10
+	VPXORD     Z11, Z11, Z11
+	VPXORD     Z12, Z12, Z12
+	VPXORD     Z13, Z13, Z13
+	VPXORD     Z14, Z14, Z14
+	VPXORD     Z15, Z15, Z15
+	VPXORD     Z16, Z16, Z16
+	VPXORD     Z17, Z17, Z17
+	VPXORD     Z18, Z18, Z18
+	VPXORD     Z19, Z19, Z19
+	VPXORD     Z20, Z20, Z20
+	VPXORD     Z21, Z21, Z21
+	VPXORD     Z22, Z22, Z22
+	VPXORD     Z23, Z23, Z23
+	VPXORD     Z24, Z24, Z24
+	VPXORD     Z25, Z25, Z25
+	LEAQ       (SI)(SI*2), R9
+	LEAQ       (SI)(SI*4), R10
+	LEAQ       (AX)(R10*1), R12
+	LEAQ       (R12)(R10*1), R13
+	CMPQ       DX, $0x04
+	JL         k1_52pre
+
+k4_52:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	ADDQ         DI, BX
@@ -7643,13 +15530,13 @@ k4_26:
 	ADDQ         $0x10, R13
 	SUBQ         $0x04, DX
 	CMPQ         DX, $0x04
-	JGE          k4_26
+	JGE          k4_52
 
-k1_26pre:
+k1_52pre:
 	TESTQ DX, DX
-	JZ    kdone_26
+	JZ    kdone_52
 
-k1_26:
+k1_52:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	ADDQ         DI, BX
@@ -7696,13 +15583,13 @@ k1_26:
 	ADDQ         $0x04, R12
 	ADDQ         $0x04, R13
 	DECQ         DX
-	JNZ          k1_26
+	JNZ          k1_52
 
-kdone_26:
+kdone_52:
 	VBROADCASTSS alpha+56(FP), Z28
 	MOVL         beta+60(FP), R9
 	ANDL         $0x7fffffff, R9
-	JZ           beta0_sgemmAVX512r13
+	JZ           beta0_sgemmAVX512r13m
 	VBROADCASTSS beta+60(FP), Z29
 	VMOVUPS.Z    (CX), K1, Z30
 	VMOVUPS.Z    64(CX), K2, Z31
@@ -7823,7 +15710,7 @@ kdone_26:
 	VZEROUPPER
 	RET
 
-beta0_sgemmAVX512r13:
+beta0_sgemmAVX512r13m:
 	VMULPS  Z28, Z0, Z0
 	VMULPS  Z28, Z1, Z1
 	VMOVUPS Z0, K1, (CX)
@@ -7979,9 +15866,549 @@ TEXT ·sgemmAVX512x14(SB), NOSPLIT, $0-68
 	VPXORD     Z26, Z26, Z26
 	VPXORD     Z27, Z27, Z27
 	CMPQ       DX, $0x04
-	JL         k1_27pre
+	JL         k1_53pre
 
-k4_27:
+k4_53:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 16(AX), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 20(AX), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS 24(AX), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS 28(AX), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	VBROADCASTSS 32(AX), Z30
+	VFMADD231PS  Z28, Z30, Z16
+	VFMADD231PS  Z29, Z30, Z17
+	VBROADCASTSS 36(AX), Z31
+	VFMADD231PS  Z28, Z31, Z18
+	VFMADD231PS  Z29, Z31, Z19
+	VBROADCASTSS 40(AX), Z30
+	VFMADD231PS  Z28, Z30, Z20
+	VFMADD231PS  Z29, Z30, Z21
+	VBROADCASTSS 44(AX), Z31
+	VFMADD231PS  Z28, Z31, Z22
+	VFMADD231PS  Z29, Z31, Z23
+	VBROADCASTSS 48(AX), Z30
+	VFMADD231PS  Z28, Z30, Z24
+	VFMADD231PS  Z29, Z30, Z25
+	VBROADCASTSS 52(AX), Z31
+	VFMADD231PS  Z28, Z31, Z26
+	VFMADD231PS  Z29, Z31, Z27
+	ADDQ         SI, AX
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 16(AX), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 20(AX), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS 24(AX), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS 28(AX), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	VBROADCASTSS 32(AX), Z30
+	VFMADD231PS  Z28, Z30, Z16
+	VFMADD231PS  Z29, Z30, Z17
+	VBROADCASTSS 36(AX), Z31
+	VFMADD231PS  Z28, Z31, Z18
+	VFMADD231PS  Z29, Z31, Z19
+	VBROADCASTSS 40(AX), Z30
+	VFMADD231PS  Z28, Z30, Z20
+	VFMADD231PS  Z29, Z30, Z21
+	VBROADCASTSS 44(AX), Z31
+	VFMADD231PS  Z28, Z31, Z22
+	VFMADD231PS  Z29, Z31, Z23
+	VBROADCASTSS 48(AX), Z30
+	VFMADD231PS  Z28, Z30, Z24
+	VFMADD231PS  Z29, Z30, Z25
+	VBROADCASTSS 52(AX), Z31
+	VFMADD231PS  Z28, Z31, Z26
+	VFMADD231PS  Z29, Z31, Z27
+	ADDQ         SI, AX
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 16(AX), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 20(AX), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS 24(AX), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS 28(AX), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	VBROADCASTSS 32(AX), Z30
+	VFMADD231PS  Z28, Z30, Z16
+	VFMADD231PS  Z29, Z30, Z17
+	VBROADCASTSS 36(AX), Z31
+	VFMADD231PS  Z28, Z31, Z18
+	VFMADD231PS  Z29, Z31, Z19
+	VBROADCASTSS 40(AX), Z30
+	VFMADD231PS  Z28, Z30, Z20
+	VFMADD231PS  Z29, Z30, Z21
+	VBROADCASTSS 44(AX), Z31
+	VFMADD231PS  Z28, Z31, Z22
+	VFMADD231PS  Z29, Z31, Z23
+	VBROADCASTSS 48(AX), Z30
+	VFMADD231PS  Z28, Z30, Z24
+	VFMADD231PS  Z29, Z30, Z25
+	VBROADCASTSS 52(AX), Z31
+	VFMADD231PS  Z28, Z31, Z26
+	VFMADD231PS  Z29, Z31, Z27
+	ADDQ         SI, AX
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 16(AX), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 20(AX), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS 24(AX), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS 28(AX), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	VBROADCASTSS 32(AX), Z30
+	VFMADD231PS  Z28, Z30, Z16
+	VFMADD231PS  Z29, Z30, Z17
+	VBROADCASTSS 36(AX), Z31
+	VFMADD231PS  Z28, Z31, Z18
+	VFMADD231PS  Z29, Z31, Z19
+	VBROADCASTSS 40(AX), Z30
+	VFMADD231PS  Z28, Z30, Z20
+	VFMADD231PS  Z29, Z30, Z21
+	VBROADCASTSS 44(AX), Z31
+	VFMADD231PS  Z28, Z31, Z22
+	VFMADD231PS  Z29, Z31, Z23
+	VBROADCASTSS 48(AX), Z30
+	VFMADD231PS  Z28, Z30, Z24
+	VFMADD231PS  Z29, Z30, Z25
+	VBROADCASTSS 52(AX), Z31
+	VFMADD231PS  Z28, Z31, Z26
+	VFMADD231PS  Z29, Z31, Z27
+	ADDQ         SI, AX
+	SUBQ         $0x04, DX
+	CMPQ         DX, $0x04
+	JGE          k4_53
+
+k1_53pre:
+	TESTQ DX, DX
+	JZ    kdone_53
+
+k1_53:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 12(AX), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 16(AX), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 20(AX), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS 24(AX), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS 28(AX), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	VBROADCASTSS 32(AX), Z30
+	VFMADD231PS  Z28, Z30, Z16
+	VFMADD231PS  Z29, Z30, Z17
+	VBROADCASTSS 36(AX), Z31
+	VFMADD231PS  Z28, Z31, Z18
+	VFMADD231PS  Z29, Z31, Z19
+	VBROADCASTSS 40(AX), Z30
+	VFMADD231PS  Z28, Z30, Z20
+	VFMADD231PS  Z29, Z30, Z21
+	VBROADCASTSS 44(AX), Z31
+	VFMADD231PS  Z28, Z31, Z22
+	VFMADD231PS  Z29, Z31, Z23
+	VBROADCASTSS 48(AX), Z30
+	VFMADD231PS  Z28, Z30, Z24
+	VFMADD231PS  Z29, Z30, Z25
+	VBROADCASTSS 52(AX), Z31
+	VFMADD231PS  Z28, Z31, Z26
+	VFMADD231PS  Z29, Z31, Z27
+	ADDQ         SI, AX
+	DECQ         DX
+	JNZ          k1_53
+
+kdone_53:
+	VBROADCASTSS alpha+56(FP), Z28
+	MOVL         beta+60(FP), R9
+	ANDL         $0x7fffffff, R9
+	JZ           beta0_sgemmAVX512x14
+	VBROADCASTSS beta+60(FP), Z29
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z0, Z30
+	VFMADD231PS  Z28, Z1, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z2, Z30
+	VFMADD231PS  Z28, Z3, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z4, Z30
+	VFMADD231PS  Z28, Z5, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z6, Z30
+	VFMADD231PS  Z28, Z7, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z8, Z30
+	VFMADD231PS  Z28, Z9, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z10, Z30
+	VFMADD231PS  Z28, Z11, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z12, Z30
+	VFMADD231PS  Z28, Z13, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z14, Z30
+	VFMADD231PS  Z28, Z15, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z16, Z30
+	VFMADD231PS  Z28, Z17, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z18, Z30
+	VFMADD231PS  Z28, Z19, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z20, Z30
+	VFMADD231PS  Z28, Z21, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z22, Z30
+	VFMADD231PS  Z28, Z23, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z24, Z30
+	VFMADD231PS  Z28, Z25, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z26, Z30
+	VFMADD231PS  Z28, Z27, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	VZEROUPPER
+	RET
+
+beta0_sgemmAVX512x14:
+	VMULPS  Z28, Z0, Z0
+	VMULPS  Z28, Z1, Z1
+	VMOVUPS Z0, (CX)
+	VMOVUPS Z1, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z2, Z2
+	VMULPS  Z28, Z3, Z3
+	VMOVUPS Z2, (CX)
+	VMOVUPS Z3, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z4, Z4
+	VMULPS  Z28, Z5, Z5
+	VMOVUPS Z4, (CX)
+	VMOVUPS Z5, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z6, Z6
+	VMULPS  Z28, Z7, Z7
+	VMOVUPS Z6, (CX)
+	VMOVUPS Z7, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z8, Z8
+	VMULPS  Z28, Z9, Z9
+	VMOVUPS Z8, (CX)
+	VMOVUPS Z9, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z10, Z10
+	VMULPS  Z28, Z11, Z11
+	VMOVUPS Z10, (CX)
+	VMOVUPS Z11, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z12, Z12
+	VMULPS  Z28, Z13, Z13
+	VMOVUPS Z12, (CX)
+	VMOVUPS Z13, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z14, Z14
+	VMULPS  Z28, Z15, Z15
+	VMOVUPS Z14, (CX)
+	VMOVUPS Z15, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z16, Z16
+	VMULPS  Z28, Z17, Z17
+	VMOVUPS Z16, (CX)
+	VMOVUPS Z17, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z18, Z18
+	VMULPS  Z28, Z19, Z19
+	VMOVUPS Z18, (CX)
+	VMOVUPS Z19, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z20, Z20
+	VMULPS  Z28, Z21, Z21
+	VMOVUPS Z20, (CX)
+	VMOVUPS Z21, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z22, Z22
+	VMULPS  Z28, Z23, Z23
+	VMOVUPS Z22, (CX)
+	VMOVUPS Z23, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z24, Z24
+	VMULPS  Z28, Z25, Z25
+	VMOVUPS Z24, (CX)
+	VMOVUPS Z25, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z26, Z26
+	VMULPS  Z28, Z27, Z27
+	VMOVUPS Z26, (CX)
+	VMOVUPS Z27, 64(CX)
+	VZEROUPPER
+	RET
+
+// func sgemmAVX512x14m(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·sgemmAVX512x14m(SB), NOSPLIT, $0-68
+	MOVQ       kc+0(FP), DX
+	MOVQ       a+8(FP), AX
+	MOVQ       as+16(FP), SI
+	SHLQ       $0x02, SI
+	MOVQ       b+24(FP), BX
+	MOVQ       bs+32(FP), DI
+	SHLQ       $0x02, DI
+	MOVQ       c+40(FP), CX
+	MOVQ       ldc+48(FP), R8
+	SHLQ       $0x02, R8
+	MOVL       mask+64(FP), R9
+	KMOVW      R9, K1
+	SHRL       $0x10, R9
+	KMOVW      R9, K2
+	MOVQ       CX, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	VPXORD     Z0, Z0, Z0
+	VPXORD     Z1, Z1, Z1
+	VPXORD     Z2, Z2, Z2
+	VPXORD     Z3, Z3, Z3
+	VPXORD     Z4, Z4, Z4
+	VPXORD     Z5, Z5, Z5
+	VPXORD     Z6, Z6, Z6
+	VPXORD     Z7, Z7, Z7
+	VPXORD     Z8, Z8, Z8
+	VPXORD     Z9, Z9, Z9
+	VPXORD     Z10, Z10, Z10
+	VPXORD     Z11, Z11, Z11
+	VPXORD     Z12, Z12, Z12
+	VPXORD     Z13, Z13, Z13
+	VPXORD     Z14, Z14, Z14
+	VPXORD     Z15, Z15, Z15
+	VPXORD     Z16, Z16, Z16
+	VPXORD     Z17, Z17, Z17
+	VPXORD     Z18, Z18, Z18
+	VPXORD     Z19, Z19, Z19
+	VPXORD     Z20, Z20, Z20
+	VPXORD     Z21, Z21, Z21
+	VPXORD     Z22, Z22, Z22
+	VPXORD     Z23, Z23, Z23
+	VPXORD     Z24, Z24, Z24
+	VPXORD     Z25, Z25, Z25
+	VPXORD     Z26, Z26, Z26
+	VPXORD     Z27, Z27, Z27
+	CMPQ       DX, $0x04
+	JL         k1_54pre
+
+k4_54:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	ADDQ         DI, BX
@@ -8168,13 +16595,13 @@ k4_27:
 	ADDQ         SI, AX
 	SUBQ         $0x04, DX
 	CMPQ         DX, $0x04
-	JGE          k4_27
+	JGE          k4_54
 
-k1_27pre:
+k1_54pre:
 	TESTQ DX, DX
-	JZ    kdone_27
+	JZ    kdone_54
 
-k1_27:
+k1_54:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	ADDQ         DI, BX
@@ -8222,13 +16649,13 @@ k1_27:
 	VFMADD231PS  Z29, Z31, Z27
 	ADDQ         SI, AX
 	DECQ         DX
-	JNZ          k1_27
+	JNZ          k1_54
 
-kdone_27:
+kdone_54:
 	VBROADCASTSS alpha+56(FP), Z28
 	MOVL         beta+60(FP), R9
 	ANDL         $0x7fffffff, R9
-	JZ           beta0_sgemmAVX512x14
+	JZ           beta0_sgemmAVX512x14m
 	VBROADCASTSS beta+60(FP), Z29
 	VMOVUPS.Z    (CX), K1, Z30
 	VMOVUPS.Z    64(CX), K2, Z31
@@ -8358,7 +16785,7 @@ kdone_27:
 	VZEROUPPER
 	RET
 
-beta0_sgemmAVX512x14:
+beta0_sgemmAVX512x14m:
 	VMULPS  Z28, Z0, Z0
 	VMULPS  Z28, Z1, Z1
 	VMOVUPS Z0, K1, (CX)
@@ -8523,9 +16950,554 @@ TEXT ·sgemmAVX512r14(SB), NOSPLIT, $0-68
 	LEAQ       (AX)(R10*1), R12
 	LEAQ       (R12)(R10*1), R13
 	CMPQ       DX, $0x04
-	JL         k1_28pre
+	JL         k1_55pre
 
-k4_28:
+k4_55:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS (AX)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS (AX)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS (AX)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS (AX)(SI*4), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS (R12), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS (R12)(SI*1), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS (R12)(SI*2), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	VBROADCASTSS (R12)(R9*1), Z30
+	VFMADD231PS  Z28, Z30, Z16
+	VFMADD231PS  Z29, Z30, Z17
+	VBROADCASTSS (R12)(SI*4), Z31
+	VFMADD231PS  Z28, Z31, Z18
+	VFMADD231PS  Z29, Z31, Z19
+	VBROADCASTSS (R13), Z30
+	VFMADD231PS  Z28, Z30, Z20
+	VFMADD231PS  Z29, Z30, Z21
+	VBROADCASTSS (R13)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z22
+	VFMADD231PS  Z29, Z31, Z23
+	VBROADCASTSS (R13)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z24
+	VFMADD231PS  Z29, Z30, Z25
+	VBROADCASTSS (R13)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z26
+	VFMADD231PS  Z29, Z31, Z27
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS 4(AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 4(AX)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 4(AX)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 4(AX)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 4(AX)(SI*4), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 4(R12), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS 4(R12)(SI*1), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS 4(R12)(SI*2), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	VBROADCASTSS 4(R12)(R9*1), Z30
+	VFMADD231PS  Z28, Z30, Z16
+	VFMADD231PS  Z29, Z30, Z17
+	VBROADCASTSS 4(R12)(SI*4), Z31
+	VFMADD231PS  Z28, Z31, Z18
+	VFMADD231PS  Z29, Z31, Z19
+	VBROADCASTSS 4(R13), Z30
+	VFMADD231PS  Z28, Z30, Z20
+	VFMADD231PS  Z29, Z30, Z21
+	VBROADCASTSS 4(R13)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z22
+	VFMADD231PS  Z29, Z31, Z23
+	VBROADCASTSS 4(R13)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z24
+	VFMADD231PS  Z29, Z30, Z25
+	VBROADCASTSS 4(R13)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z26
+	VFMADD231PS  Z29, Z31, Z27
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS 8(AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 8(AX)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 8(AX)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 8(AX)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 8(AX)(SI*4), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 8(R12), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS 8(R12)(SI*1), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS 8(R12)(SI*2), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	VBROADCASTSS 8(R12)(R9*1), Z30
+	VFMADD231PS  Z28, Z30, Z16
+	VFMADD231PS  Z29, Z30, Z17
+	VBROADCASTSS 8(R12)(SI*4), Z31
+	VFMADD231PS  Z28, Z31, Z18
+	VFMADD231PS  Z29, Z31, Z19
+	VBROADCASTSS 8(R13), Z30
+	VFMADD231PS  Z28, Z30, Z20
+	VFMADD231PS  Z29, Z30, Z21
+	VBROADCASTSS 8(R13)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z22
+	VFMADD231PS  Z29, Z31, Z23
+	VBROADCASTSS 8(R13)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z24
+	VFMADD231PS  Z29, Z30, Z25
+	VBROADCASTSS 8(R13)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z26
+	VFMADD231PS  Z29, Z31, Z27
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS 12(AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS 12(AX)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS 12(AX)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS 12(AX)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS 12(AX)(SI*4), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS 12(R12), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS 12(R12)(SI*1), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS 12(R12)(SI*2), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	VBROADCASTSS 12(R12)(R9*1), Z30
+	VFMADD231PS  Z28, Z30, Z16
+	VFMADD231PS  Z29, Z30, Z17
+	VBROADCASTSS 12(R12)(SI*4), Z31
+	VFMADD231PS  Z28, Z31, Z18
+	VFMADD231PS  Z29, Z31, Z19
+	VBROADCASTSS 12(R13), Z30
+	VFMADD231PS  Z28, Z30, Z20
+	VFMADD231PS  Z29, Z30, Z21
+	VBROADCASTSS 12(R13)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z22
+	VFMADD231PS  Z29, Z31, Z23
+	VBROADCASTSS 12(R13)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z24
+	VFMADD231PS  Z29, Z30, Z25
+	VBROADCASTSS 12(R13)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z26
+	VFMADD231PS  Z29, Z31, Z27
+	ADDQ         $0x10, AX
+	ADDQ         $0x10, R12
+	ADDQ         $0x10, R13
+	SUBQ         $0x04, DX
+	CMPQ         DX, $0x04
+	JGE          k4_55
+
+k1_55pre:
+	TESTQ DX, DX
+	JZ    kdone_55
+
+k1_55:
+	VMOVUPS      (BX), Z28
+	VMOVUPS      64(BX), Z29
+	ADDQ         DI, BX
+	VBROADCASTSS (AX), Z30
+	VFMADD231PS  Z28, Z30, Z0
+	VFMADD231PS  Z29, Z30, Z1
+	VBROADCASTSS (AX)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z2
+	VFMADD231PS  Z29, Z31, Z3
+	VBROADCASTSS (AX)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z4
+	VFMADD231PS  Z29, Z30, Z5
+	VBROADCASTSS (AX)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z6
+	VFMADD231PS  Z29, Z31, Z7
+	VBROADCASTSS (AX)(SI*4), Z30
+	VFMADD231PS  Z28, Z30, Z8
+	VFMADD231PS  Z29, Z30, Z9
+	VBROADCASTSS (R12), Z31
+	VFMADD231PS  Z28, Z31, Z10
+	VFMADD231PS  Z29, Z31, Z11
+	VBROADCASTSS (R12)(SI*1), Z30
+	VFMADD231PS  Z28, Z30, Z12
+	VFMADD231PS  Z29, Z30, Z13
+	VBROADCASTSS (R12)(SI*2), Z31
+	VFMADD231PS  Z28, Z31, Z14
+	VFMADD231PS  Z29, Z31, Z15
+	VBROADCASTSS (R12)(R9*1), Z30
+	VFMADD231PS  Z28, Z30, Z16
+	VFMADD231PS  Z29, Z30, Z17
+	VBROADCASTSS (R12)(SI*4), Z31
+	VFMADD231PS  Z28, Z31, Z18
+	VFMADD231PS  Z29, Z31, Z19
+	VBROADCASTSS (R13), Z30
+	VFMADD231PS  Z28, Z30, Z20
+	VFMADD231PS  Z29, Z30, Z21
+	VBROADCASTSS (R13)(SI*1), Z31
+	VFMADD231PS  Z28, Z31, Z22
+	VFMADD231PS  Z29, Z31, Z23
+	VBROADCASTSS (R13)(SI*2), Z30
+	VFMADD231PS  Z28, Z30, Z24
+	VFMADD231PS  Z29, Z30, Z25
+	VBROADCASTSS (R13)(R9*1), Z31
+	VFMADD231PS  Z28, Z31, Z26
+	VFMADD231PS  Z29, Z31, Z27
+	ADDQ         $0x04, AX
+	ADDQ         $0x04, R12
+	ADDQ         $0x04, R13
+	DECQ         DX
+	JNZ          k1_55
+
+kdone_55:
+	VBROADCASTSS alpha+56(FP), Z28
+	MOVL         beta+60(FP), R9
+	ANDL         $0x7fffffff, R9
+	JZ           beta0_sgemmAVX512r14
+	VBROADCASTSS beta+60(FP), Z29
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z0, Z30
+	VFMADD231PS  Z28, Z1, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z2, Z30
+	VFMADD231PS  Z28, Z3, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z4, Z30
+	VFMADD231PS  Z28, Z5, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z6, Z30
+	VFMADD231PS  Z28, Z7, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z8, Z30
+	VFMADD231PS  Z28, Z9, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z10, Z30
+	VFMADD231PS  Z28, Z11, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z12, Z30
+	VFMADD231PS  Z28, Z13, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z14, Z30
+	VFMADD231PS  Z28, Z15, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z16, Z30
+	VFMADD231PS  Z28, Z17, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z18, Z30
+	VFMADD231PS  Z28, Z19, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z20, Z30
+	VFMADD231PS  Z28, Z21, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z22, Z30
+	VFMADD231PS  Z28, Z23, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z24, Z30
+	VFMADD231PS  Z28, Z25, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	ADDQ         R8, CX
+	VMOVUPS      (CX), Z30
+	VMOVUPS      64(CX), Z31
+	VMULPS       Z29, Z30, Z30
+	VMULPS       Z29, Z31, Z31
+	VFMADD231PS  Z28, Z26, Z30
+	VFMADD231PS  Z28, Z27, Z31
+	VMOVUPS      Z30, (CX)
+	VMOVUPS      Z31, 64(CX)
+	VZEROUPPER
+	RET
+
+beta0_sgemmAVX512r14:
+	VMULPS  Z28, Z0, Z0
+	VMULPS  Z28, Z1, Z1
+	VMOVUPS Z0, (CX)
+	VMOVUPS Z1, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z2, Z2
+	VMULPS  Z28, Z3, Z3
+	VMOVUPS Z2, (CX)
+	VMOVUPS Z3, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z4, Z4
+	VMULPS  Z28, Z5, Z5
+	VMOVUPS Z4, (CX)
+	VMOVUPS Z5, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z6, Z6
+	VMULPS  Z28, Z7, Z7
+	VMOVUPS Z6, (CX)
+	VMOVUPS Z7, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z8, Z8
+	VMULPS  Z28, Z9, Z9
+	VMOVUPS Z8, (CX)
+	VMOVUPS Z9, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z10, Z10
+	VMULPS  Z28, Z11, Z11
+	VMOVUPS Z10, (CX)
+	VMOVUPS Z11, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z12, Z12
+	VMULPS  Z28, Z13, Z13
+	VMOVUPS Z12, (CX)
+	VMOVUPS Z13, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z14, Z14
+	VMULPS  Z28, Z15, Z15
+	VMOVUPS Z14, (CX)
+	VMOVUPS Z15, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z16, Z16
+	VMULPS  Z28, Z17, Z17
+	VMOVUPS Z16, (CX)
+	VMOVUPS Z17, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z18, Z18
+	VMULPS  Z28, Z19, Z19
+	VMOVUPS Z18, (CX)
+	VMOVUPS Z19, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z20, Z20
+	VMULPS  Z28, Z21, Z21
+	VMOVUPS Z20, (CX)
+	VMOVUPS Z21, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z22, Z22
+	VMULPS  Z28, Z23, Z23
+	VMOVUPS Z22, (CX)
+	VMOVUPS Z23, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z24, Z24
+	VMULPS  Z28, Z25, Z25
+	VMOVUPS Z24, (CX)
+	VMOVUPS Z25, 64(CX)
+	ADDQ    R8, CX
+	VMULPS  Z28, Z26, Z26
+	VMULPS  Z28, Z27, Z27
+	VMOVUPS Z26, (CX)
+	VMOVUPS Z27, 64(CX)
+	VZEROUPPER
+	RET
+
+// func sgemmAVX512r14m(kc int, a *float32, as int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32, mask uint32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·sgemmAVX512r14m(SB), NOSPLIT, $0-68
+	MOVQ       kc+0(FP), DX
+	MOVQ       a+8(FP), AX
+	MOVQ       as+16(FP), SI
+	SHLQ       $0x02, SI
+	MOVQ       b+24(FP), BX
+	MOVQ       bs+32(FP), DI
+	SHLQ       $0x02, DI
+	MOVQ       c+40(FP), CX
+	MOVQ       ldc+48(FP), R8
+	SHLQ       $0x02, R8
+	MOVL       mask+64(FP), R9
+	KMOVW      R9, K1
+	SHRL       $0x10, R9
+	KMOVW      R9, K2
+	MOVQ       CX, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R8, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	VPXORD     Z0, Z0, Z0
+	VPXORD     Z1, Z1, Z1
+	VPXORD     Z2, Z2, Z2
+	VPXORD     Z3, Z3, Z3
+	VPXORD     Z4, Z4, Z4
+	VPXORD     Z5, Z5, Z5
+	VPXORD     Z6, Z6, Z6
+	VPXORD     Z7, Z7, Z7
+	VPXORD     Z8, Z8, Z8
+	VPXORD     Z9, Z9, Z9
+	VPXORD     Z10, Z10, Z10
+	VPXORD     Z11, Z11, Z11
+	VPXORD     Z12, Z12, Z12
+	VPXORD     Z13, Z13, Z13
+	VPXORD     Z14, Z14, Z14
+	VPXORD     Z15, Z15, Z15
+	VPXORD     Z16, Z16, Z16
+	VPXORD     Z17, Z17, Z17
+	VPXORD     Z18, Z18, Z18
+	VPXORD     Z19, Z19, Z19
+	VPXORD     Z20, Z20, Z20
+	VPXORD     Z21, Z21, Z21
+	VPXORD     Z22, Z22, Z22
+	VPXORD     Z23, Z23, Z23
+	VPXORD     Z24, Z24, Z24
+	VPXORD     Z25, Z25, Z25
+	VPXORD     Z26, Z26, Z26
+	VPXORD     Z27, Z27, Z27
+	LEAQ       (SI)(SI*2), R9
+	LEAQ       (SI)(SI*4), R10
+	LEAQ       (AX)(R10*1), R12
+	LEAQ       (R12)(R10*1), R13
+	CMPQ       DX, $0x04
+	JL         k1_56pre
+
+k4_56:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	ADDQ         DI, BX
@@ -8711,13 +17683,13 @@ k4_28:
 	ADDQ         $0x10, R13
 	SUBQ         $0x04, DX
 	CMPQ         DX, $0x04
-	JGE          k4_28
+	JGE          k4_56
 
-k1_28pre:
+k1_56pre:
 	TESTQ DX, DX
-	JZ    kdone_28
+	JZ    kdone_56
 
-k1_28:
+k1_56:
 	VMOVUPS.Z    (BX), K1, Z28
 	VMOVUPS.Z    64(BX), K2, Z29
 	ADDQ         DI, BX
@@ -8767,13 +17739,13 @@ k1_28:
 	ADDQ         $0x04, R12
 	ADDQ         $0x04, R13
 	DECQ         DX
-	JNZ          k1_28
+	JNZ          k1_56
 
-kdone_28:
+kdone_56:
 	VBROADCASTSS alpha+56(FP), Z28
 	MOVL         beta+60(FP), R9
 	ANDL         $0x7fffffff, R9
-	JZ           beta0_sgemmAVX512r14
+	JZ           beta0_sgemmAVX512r14m
 	VBROADCASTSS beta+60(FP), Z29
 	VMOVUPS.Z    (CX), K1, Z30
 	VMOVUPS.Z    64(CX), K2, Z31
@@ -8903,7 +17875,7 @@ kdone_28:
 	VZEROUPPER
 	RET
 
-beta0_sgemmAVX512r14:
+beta0_sgemmAVX512r14m:
 	VMULPS  Z28, Z0, Z0
 	VMULPS  Z28, Z1, Z1
 	VMOVUPS Z0, K1, (CX)
@@ -8994,9 +17966,9 @@ TEXT ·sgemmAVX2x1(SB), NOSPLIT, $0-68
 	VXORPS     Y0, Y0, Y0
 	VXORPS     Y1, Y1, Y1
 	CMPQ       DX, $0x04
-	JL         k1_29pre
+	JL         k1_57pre
 
-k4_29:
+k4_57:
 	VMOVUPS      (BX), Y12
 	VMOVUPS      32(BX), Y13
 	ADDQ         DI, BX
@@ -9027,13 +17999,13 @@ k4_29:
 	ADDQ         SI, AX
 	SUBQ         $0x04, DX
 	CMPQ         DX, $0x04
-	JGE          k4_29
+	JGE          k4_57
 
-k1_29pre:
+k1_57pre:
 	TESTQ DX, DX
-	JZ    kdone_29
+	JZ    kdone_57
 
-k1_29:
+k1_57:
 	VMOVUPS      (BX), Y12
 	VMOVUPS      32(BX), Y13
 	ADDQ         DI, BX
@@ -9042,9 +18014,9 @@ k1_29:
 	VFMADD231PS  Y13, Y14, Y1
 	ADDQ         SI, AX
 	DECQ         DX
-	JNZ          k1_29
+	JNZ          k1_57
 
-kdone_29:
+kdone_57:
 	VBROADCASTSS alpha+56(FP), Y12
 	MOVL         beta+60(FP), R9
 	ANDL         $0x7fffffff, R9
@@ -9089,9 +18061,9 @@ TEXT ·sgemmAVX2x2(SB), NOSPLIT, $0-68
 	VXORPS     Y2, Y2, Y2
 	VXORPS     Y3, Y3, Y3
 	CMPQ       DX, $0x04
-	JL         k1_30pre
+	JL         k1_58pre
 
-k4_30:
+k4_58:
 	VMOVUPS      (BX), Y12
 	VMOVUPS      32(BX), Y13
 	ADDQ         DI, BX
@@ -9134,13 +18106,13 @@ k4_30:
 	ADDQ         SI, AX
 	SUBQ         $0x04, DX
 	CMPQ         DX, $0x04
-	JGE          k4_30
+	JGE          k4_58
 
-k1_30pre:
+k1_58pre:
 	TESTQ DX, DX
-	JZ    kdone_30
+	JZ    kdone_58
 
-k1_30:
+k1_58:
 	VMOVUPS      (BX), Y12
 	VMOVUPS      32(BX), Y13
 	ADDQ         DI, BX
@@ -9152,9 +18124,9 @@ k1_30:
 	VFMADD231PS  Y13, Y15, Y3
 	ADDQ         SI, AX
 	DECQ         DX
-	JNZ          k1_30
+	JNZ          k1_58
 
-kdone_30:
+kdone_58:
 	VBROADCASTSS alpha+56(FP), Y12
 	MOVL         beta+60(FP), R9
 	ANDL         $0x7fffffff, R9
@@ -9215,9 +18187,9 @@ TEXT ·sgemmAVX2x3(SB), NOSPLIT, $0-68
 	VXORPS     Y4, Y4, Y4
 	VXORPS     Y5, Y5, Y5
 	CMPQ       DX, $0x04
-	JL         k1_31pre
+	JL         k1_59pre
 
-k4_31:
+k4_59:
 	VMOVUPS      (BX), Y12
 	VMOVUPS      32(BX), Y13
 	ADDQ         DI, BX
@@ -9272,13 +18244,13 @@ k4_31:
 	ADDQ         SI, AX
 	SUBQ         $0x04, DX
 	CMPQ         DX, $0x04
-	JGE          k4_31
+	JGE          k4_59
 
-k1_31pre:
+k1_59pre:
 	TESTQ DX, DX
-	JZ    kdone_31
+	JZ    kdone_59
 
-k1_31:
+k1_59:
 	VMOVUPS      (BX), Y12
 	VMOVUPS      32(BX), Y13
 	ADDQ         DI, BX
@@ -9293,9 +18265,9 @@ k1_31:
 	VFMADD231PS  Y13, Y14, Y5
 	ADDQ         SI, AX
 	DECQ         DX
-	JNZ          k1_31
+	JNZ          k1_59
 
-kdone_31:
+kdone_59:
 	VBROADCASTSS alpha+56(FP), Y12
 	MOVL         beta+60(FP), R9
 	ANDL         $0x7fffffff, R9
@@ -9372,9 +18344,9 @@ TEXT ·sgemmAVX2x4(SB), NOSPLIT, $0-68
 	VXORPS     Y6, Y6, Y6
 	VXORPS     Y7, Y7, Y7
 	CMPQ       DX, $0x04
-	JL         k1_32pre
+	JL         k1_60pre
 
-k4_32:
+k4_60:
 	VMOVUPS      (BX), Y12
 	VMOVUPS      32(BX), Y13
 	ADDQ         DI, BX
@@ -9441,13 +18413,13 @@ k4_32:
 	ADDQ         SI, AX
 	SUBQ         $0x04, DX
 	CMPQ         DX, $0x04
-	JGE          k4_32
+	JGE          k4_60
 
-k1_32pre:
+k1_60pre:
 	TESTQ DX, DX
-	JZ    kdone_32
+	JZ    kdone_60
 
-k1_32:
+k1_60:
 	VMOVUPS      (BX), Y12
 	VMOVUPS      32(BX), Y13
 	ADDQ         DI, BX
@@ -9465,9 +18437,9 @@ k1_32:
 	VFMADD231PS  Y13, Y15, Y7
 	ADDQ         SI, AX
 	DECQ         DX
-	JNZ          k1_32
+	JNZ          k1_60
 
-kdone_32:
+kdone_60:
 	VBROADCASTSS alpha+56(FP), Y12
 	MOVL         beta+60(FP), R9
 	ANDL         $0x7fffffff, R9
@@ -9560,9 +18532,9 @@ TEXT ·sgemmAVX2x5(SB), NOSPLIT, $0-68
 	VXORPS     Y8, Y8, Y8
 	VXORPS     Y9, Y9, Y9
 	CMPQ       DX, $0x04
-	JL         k1_33pre
+	JL         k1_61pre
 
-k4_33:
+k4_61:
 	VMOVUPS      (BX), Y12
 	VMOVUPS      32(BX), Y13
 	ADDQ         DI, BX
@@ -9641,13 +18613,13 @@ k4_33:
 	ADDQ         SI, AX
 	SUBQ         $0x04, DX
 	CMPQ         DX, $0x04
-	JGE          k4_33
+	JGE          k4_61
 
-k1_33pre:
+k1_61pre:
 	TESTQ DX, DX
-	JZ    kdone_33
+	JZ    kdone_61
 
-k1_33:
+k1_61:
 	VMOVUPS      (BX), Y12
 	VMOVUPS      32(BX), Y13
 	ADDQ         DI, BX
@@ -9668,9 +18640,9 @@ k1_33:
 	VFMADD231PS  Y13, Y14, Y9
 	ADDQ         SI, AX
 	DECQ         DX
-	JNZ          k1_33
+	JNZ          k1_61
 
-kdone_33:
+kdone_61:
 	VBROADCASTSS alpha+56(FP), Y12
 	MOVL         beta+60(FP), R9
 	ANDL         $0x7fffffff, R9
@@ -9779,9 +18751,9 @@ TEXT ·sgemmAVX2x6(SB), NOSPLIT, $0-68
 	VXORPS     Y10, Y10, Y10
 	VXORPS     Y11, Y11, Y11
 	CMPQ       DX, $0x04
-	JL         k1_34pre
+	JL         k1_62pre
 
-k4_34:
+k4_62:
 	VMOVUPS      (BX), Y12
 	VMOVUPS      32(BX), Y13
 	ADDQ         DI, BX
@@ -9872,13 +18844,13 @@ k4_34:
 	ADDQ         SI, AX
 	SUBQ         $0x04, DX
 	CMPQ         DX, $0x04
-	JGE          k4_34
+	JGE          k4_62
 
-k1_34pre:
+k1_62pre:
 	TESTQ DX, DX
-	JZ    kdone_34
+	JZ    kdone_62
 
-k1_34:
+k1_62:
 	VMOVUPS      (BX), Y12
 	VMOVUPS      32(BX), Y13
 	ADDQ         DI, BX
@@ -9902,9 +18874,9 @@ k1_34:
 	VFMADD231PS  Y13, Y15, Y11
 	ADDQ         SI, AX
 	DECQ         DX
-	JNZ          k1_34
+	JNZ          k1_62
 
-kdone_34:
+kdone_62:
 	VBROADCASTSS alpha+56(FP), Y12
 	MOVL         beta+60(FP), R9
 	ANDL         $0x7fffffff, R9

@@ -422,7 +422,7 @@ func TestMerge(t *testing.T) {
 			// Reload the base with original biases, merge into a folder, read it back.
 			m2 := tinyModel(t, arch)
 			out := t.TempDir()
-			if err := WriteMerged(out, base, m2, a); err != nil {
+			if err := WriteMerged(out, base, m2, a, true); err != nil {
 				t.Fatal(err)
 			}
 			merged, err := model.Load(out)
@@ -448,12 +448,25 @@ func TestMerge(t *testing.T) {
 			if got := merged.P.Layers[1].QB; maxRel(got, bias) != 0 {
 				t.Error("trained bias not merged")
 			}
+			// --base-only: the base with the adapter's classifier; adapter on top gives the same logits.
+			out2 := t.TempDir()
+			if err := WriteMerged(out2, base, tinyModel(t, arch), a, false); err != nil {
+				t.Fatal(err)
+			}
+			b2, err := model.Load(out2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a.ApplyBias(b2)
+			if got := logits(b2, a, b); maxRel(got, want) > 1e-6 {
+				t.Errorf("base-only + adapter logits differ: rel %.3g", maxRel(got, want))
+			}
 		})
 	}
 	m := tinyModel(t, "bert")
 	r, _ := ParseRanks("2", []string{model.Value}, 3)
 	a, _ := New(m.Cfg, r, Options{Convention: Standard, Alpha: 8, AlphaMode: AlphaFix}, model.HeadPaper, 2)
-	if err := WriteMerged(t.TempDir(), t.TempDir(), m, a); err == nil {
+	if err := WriteMerged(t.TempDir(), t.TempDir(), m, a, true); err == nil {
 		t.Error("paper head merged")
 	}
 }

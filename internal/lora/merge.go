@@ -49,8 +49,11 @@ var tokenizerFiles = []string{"tokenizer.json", "tokenizer_config.json", "specia
 // Bert/RobertaForSequenceClassification and the adapter's labels),
 // model.safetensors (encoder with the LoRA update merged, pooler for BERT,
 // classifier) and the base's tokenizer files. It merges into m (which is
-// modified). Only the hf head has a transformers class.
-func WriteMerged(outDir, baseDir string, m *model.Model, a *Adapter) error {
+// modified). Only the hf head has a transformers class. With mergeLoRA
+// false the encoder stays the base's: a base with
+// the adapter's labels and classifier, for PeftModel.from_pretrained when
+// the original checkpoint has another num_labels.
+func WriteMerged(outDir, baseDir string, m *model.Model, a *Adapter, mergeLoRA bool) error {
 	if a.Head.Kind != model.HeadHF {
 		return fmt.Errorf("merge: the %s head has no transformers class; only --head hf adapters can be merged into a checkpoint", a.Head.Kind)
 	}
@@ -62,8 +65,10 @@ func WriteMerged(outDir, baseDir string, m *model.Model, a *Adapter) error {
 	if err != nil {
 		return fmt.Errorf("merge: %w", err)
 	}
-	if err := a.Merge(m); err != nil {
-		return err
+	if mergeLoRA {
+		if err := a.Merge(m); err != nil {
+			return err
+		}
 	}
 	if abs(outDir) == abs(baseDir) {
 		return fmt.Errorf("merge: --out must differ from the base model folder")

@@ -226,9 +226,7 @@ func newTrainedWordPiece(vocab map[string]int32, lowercase bool) (*Tokenizer, er
 	for _, s := range trainSpecials {
 		added = append(added, AddedToken{ID: vocab[s], Content: s, Special: true})
 	}
-	if err := t.setAdded(added); err != nil {
-		return nil, err
-	}
+	t.setAdded(added)
 	t.post = bertTemplate(vocab["[CLS]"], vocab["[SEP]"])
 	t.finishSetup(&hfConfig{})
 	return t, nil

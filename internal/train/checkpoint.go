@@ -30,8 +30,12 @@ var writeTensors = hf.WriteSafetensors
 // with other flags, weights or data is refused instead of silently mixing.
 func (r *runner) settings() map[string]string {
 	o, a := r.o, r.a
+	hash := o.ModelHash
+	if hash == "" {
+		hash = r.m.Hash()
+	}
 	s := map[string]string{
-		"model_sha256": r.m.Hash(),
+		"model_sha256": hash,
 		"model_type":   a.Arch,
 		"convention":   a.Convention,
 		"alpha":        fmt.Sprint(a.Alpha),

@@ -57,6 +57,7 @@ type Options struct {
 	Progress          func(Progress)
 	Settings          any     // recorded in summary.json (e.g. the command-line flags)
 	Info              RunInfo // model and data description for summary.json
+	ModelHash         string  // sha256 of the base weights (computed when empty)
 	StopAfter         int     // tests: return ErrStopped after this many updates in this call, as if killed (0: never)
 }
 
@@ -595,4 +596,57 @@ func (r *runner) finish() (*Result, error) {
 		return nil, err
 	}
 	return res, nil
+}
+
+// Stepper runs single training updates outside Train, without files or
+// evaluation (benchmarks, experiments). The adapter is initialised from
+// Options.Seed as Train does.
+type Stepper struct{ r *runner }
+
+// NewStepper prepares updates of adapter a on model m.
+func NewStepper(m *model.Model, a *lora.Adapter, o Options) (*Stepper, error) {
+	o.Defaults()
+	if o.OutDir == "" {
+		o.OutDir = "-" // unused
+	}
+	if err := o.validate(m); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	r := &runner{m: m, a: a, d: &Data{}, o: o, ws: wsCache{train: true, keep: 2},
+		bt: batcher{shape: o.Shape, padID: int32(m.Cfg.PadID)}}
+	r.setupParams()
+	initRNG := rand.New(rand.NewPCG(o.Seed, streamInit))
+	a.Init(initRNG)
+	a.InitHead(initRNG, o.HeadInitStd)
+	r.dropSrc = rand.NewPCG(o.Seed, streamDropout)
+	r.dropRNG = rand.New(r.dropSrc)
+	return &Stepper{r: r}, nil
+}
+
+// Step runs forward and backward on the examples (one micro-batch) and one
+// AdamW update at the schedule's rate for the current step; it returns the
+// mean per-example loss.
+func (s *Stepper) Step(ex []Example) (float64, error) {
+	r := s.r
+	if err := checkExamples("step", ex, r.m.Cfg, r.a.Head.C, r.o.Shape.MaxLen); err != nil {
+		return 0, err
+	}
+	ptrs := make([]*Example, len(ex))
+	for i := range ex {
+		ptrs[i] = &ex[i]
+	}
+	scale := float32(1)
+	if r.o.Loss == LossMean {
+		scale = 1 / float32(len(ex))
+	}
+	loss := r.microStep(ptrs, scale)
+	if math.IsNaN(loss) || math.IsInf(loss, 0) {
+		return loss, fmt.Errorf("train: loss is %v at step %d", loss, r.st.Step+1)
+	}
+	r.opt.step(r.ps, r.o.Schedule.At(r.st.Step))
+	for _, p := range r.ps {
+		clear(p.g)
+	}
+	r.st.Step++
+	return loss / float64(len(ex)), nil
 }

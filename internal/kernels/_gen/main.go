@@ -1,9 +1,11 @@
-// Command gen writes the amd64 assembly of package kernels with avo:
+// Command gen writes the amd64 assembly of package kernels with avo. It is
+// its own module (so avo is not a dependency of adarank) and is run by
+// `go generate ./internal/kernels`, i.e.
 //
-//	go run ./internal/kernels/internal/gen -out internal/kernels/kernels_amd64.s -stubs internal/kernels/kernels_amd64.go -pkg kernels
+//	cd internal/kernels/_gen && go run . -out ../kernels_amd64.s -stubs ../kernels_amd64.go -pkg kernels
 //
-// (run by `go generate ./internal/kernels`). The generated files are
-// committed, so building the package needs nothing but the Go toolchain.
+// The generated files are committed: building adarank needs only the Go
+// toolchain.
 package main
 
 import (
@@ -27,8 +29,10 @@ const (
 func main() {
 	ConstraintExpr("!purego")
 	for mr := 1; mr <= mr512; mr++ {
-		gemmAVX512(mr, false)
-		gemmAVX512(mr, true)
+		for _, rowA := range []bool{false, true} {
+			gemmAVX512(mr, rowA, false)
+			gemmAVX512(mr, rowA, true)
+		}
 	}
 	for mr := 1; mr <= mr256; mr++ {
 		gemmAVX2(mr)
@@ -53,16 +57,37 @@ const kernelSig = "func(kc int, a *float32, as int, b *float32, bs int, c *float
 //
 // With rowA, A is read in place from a row-major matrix instead:
 // A(i,p) = a[i*as + p] (as = lda), through three row pointers.
-func gemmAVX512(mr int, rowA bool) {
+//
+// Only the masked variants (name suffix m) use the mask: the full-width ones
+// ignore it (masked stores are slow on Zen 4).
+func gemmAVX512(mr int, rowA, masked bool) {
 	name := fmt.Sprintf("sgemmAVX512x%d", mr)
 	if rowA {
 		name = fmt.Sprintf("sgemmAVX512r%d", mr)
 	}
+	if masked {
+		name += "m"
+	}
+	// Loads and stores of 16 columns, masked by k in the masked variant.
+	load := func(m Mem, k OpmaskPhysical, z VecPhysical) {
+		if masked {
+			VMOVUPS_Z(m, k, z)
+		} else {
+			VMOVUPS(m, z)
+		}
+	}
+	store := func(z VecPhysical, k OpmaskPhysical, m Mem) {
+		if masked {
+			VMOVUPS(z, k, m)
+		} else {
+			VMOVUPS(z, m)
+		}
+	}
 	TEXT(name, NOSPLIT, kernelSig)
 	if rowA {
-		Doc(fmt.Sprintf("%s is the AVX-512 SGEMM micro-kernel for a %d×32 tile with A row-major in place (see gen/main.go).", name, mr))
+		Doc(fmt.Sprintf("%s is the AVX-512 SGEMM micro-kernel for a %d×32 tile with A row-major in place (see _gen/main.go).", name, mr))
 	} else {
-		Doc(fmt.Sprintf("%s is the AVX-512 SGEMM micro-kernel for a %d×32 tile (see gen/main.go).", name, mr))
+		Doc(fmt.Sprintf("%s is the AVX-512 SGEMM micro-kernel for a %d×32 tile (see _gen/main.go).", name, mr))
 	}
 	kc, a, as, b, bs, c, ldc := RDX, RAX, RSI, RBX, RDI, RCX, R8
 	Load(Param("kc"), kc)
@@ -129,8 +154,8 @@ func gemmAVX512(mr int, rowA bool) {
 		}
 	}
 	step := func(u int) {
-		VMOVUPS_Z(Mem{Base: b}, K1, b0)
-		VMOVUPS_Z(Mem{Base: b, Disp: 64}, K2, b1)
+		load(Mem{Base: b}, K1, b0)
+		load(Mem{Base: b, Disp: 64}, K2, b1)
 		ADDQ(bs, b)
 		for i := 0; i < mr; i++ {
 			r := bc[i%2]
@@ -158,14 +183,14 @@ func gemmAVX512(mr int, rowA bool) {
 	JZ(LabelRef("beta0_" + name))
 	VBROADCASTSS(NewParamAddr("beta", 60), b1)
 	for i := 0; i < mr; i++ {
-		VMOVUPS_Z(Mem{Base: c}, K1, Z30)
-		VMOVUPS_Z(Mem{Base: c, Disp: 64}, K2, Z31)
+		load(Mem{Base: c}, K1, Z30)
+		load(Mem{Base: c, Disp: 64}, K2, Z31)
 		VMULPS(b1, Z30, Z30)
 		VMULPS(b1, Z31, Z31)
 		VFMADD231PS(b0, acc(i, 0), Z30)
 		VFMADD231PS(b0, acc(i, 1), Z31)
-		VMOVUPS(Z30, K1, Mem{Base: c})
-		VMOVUPS(Z31, K2, Mem{Base: c, Disp: 64})
+		store(Z30, K1, Mem{Base: c})
+		store(Z31, K2, Mem{Base: c, Disp: 64})
 		if i < mr-1 {
 			ADDQ(ldc, c)
 		}
@@ -176,8 +201,8 @@ func gemmAVX512(mr int, rowA bool) {
 	for i := 0; i < mr; i++ {
 		VMULPS(b0, acc(i, 0), acc(i, 0))
 		VMULPS(b0, acc(i, 1), acc(i, 1))
-		VMOVUPS(acc(i, 0), K1, Mem{Base: c})
-		VMOVUPS(acc(i, 1), K2, Mem{Base: c, Disp: 64})
+		store(acc(i, 0), K1, Mem{Base: c})
+		store(acc(i, 1), K2, Mem{Base: c, Disp: 64})
 		if i < mr-1 {
 			ADDQ(ldc, c)
 		}
@@ -192,7 +217,7 @@ func gemmAVX512(mr int, rowA bool) {
 // scratch tile). The mask argument is ignored.
 func gemmAVX2(mr int) {
 	TEXT(fmt.Sprintf("sgemmAVX2x%d", mr), NOSPLIT, kernelSig)
-	Doc(fmt.Sprintf("sgemmAVX2x%d is the AVX2 SGEMM micro-kernel for a %d×16 tile (see gen/main.go).", mr, mr))
+	Doc(fmt.Sprintf("sgemmAVX2x%d is the AVX2 SGEMM micro-kernel for a %d×16 tile (see _gen/main.go).", mr, mr))
 	kc, a, as, b, bs, c, ldc := RDX, RAX, RSI, RBX, RDI, RCX, R8
 	Load(Param("kc"), kc)
 	Load(Param("a"), a)
