@@ -73,6 +73,8 @@ func pretrainMain(args []string) error {
 	saveMin := fs.Float64("save-every-min", 3, "checkpoint interval in minutes")
 	evalEvery := fs.Int("eval-every", 500, "held-out evaluation interval in steps")
 	dtype := fs.String("dtype", "F32", "storage type of the exported weights: F32, BF16 or F16")
+	initDir := fs.String("init", "", "start from the weights of this model folder instead of random initialisation")
+	evalOnly := fs.Bool("eval-only", false, "only measure held-out MLM loss and accuracy (with --init) and exit")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -87,8 +89,15 @@ func pretrainMain(args []string) error {
 	if err != nil {
 		return err
 	}
-	m, err := model.NewRandom(cfg, *seed, 0.02)
-	if err != nil {
+	var m *model.Model
+	if *initDir != "" {
+		if m, err = model.Load(*initDir); err != nil {
+			return err
+		}
+		if m.Cfg.Vocab != cfg.Vocab || m.Cfg.Hidden != cfg.Hidden || m.Cfg.Layers != cfg.Layers || !m.Cfg.HasMLM {
+			return fmt.Errorf("--init %s does not match --config (or has no MLM head)", *initDir)
+		}
+	} else if m, err = model.NewRandom(cfg, *seed, 0.02); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(*out, 0o755); err != nil {
@@ -101,6 +110,17 @@ func pretrainMain(args []string) error {
 	tr, err := pretrain.New(m, tok, o)
 	if err != nil {
 		return err
+	}
+	if *evalOnly {
+		ev, err := tr.Evaluate()
+		if err != nil {
+			return err
+		}
+		if ev == nil {
+			return fmt.Errorf("--eval-only needs --heldout")
+		}
+		fmt.Printf("held-out MLM loss %.4f accuracy %.4f (%d masked tokens, seed %d)\n", ev.Loss, ev.Accuracy, ev.Masked, *seed)
+		return nil
 	}
 	st, err := tr.Run()
 	if err != nil {

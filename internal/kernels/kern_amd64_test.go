@@ -29,3 +29,21 @@ func BenchmarkAttentionOneThread(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPackA times packing a 768×768 row-major A into 14-row panels.
+func BenchmarkPackA(b *testing.B) {
+	const m, k = 768, 768
+	a := make([]float32, m*k)
+	dst := make([]float32, (m+13)/14*14*k)
+	g := gemmArgs{m: m, k: k, a: a, lda: k}
+	for i := 0; i < b.N; i++ {
+		for pc := 0; pc < k; pc += kcBlock {
+			kc := min(kcBlock, k-pc)
+			for q := 0; q*14 < m; q++ {
+				off := pc*((m+13)/14*14) + q*14*kc
+				g.packA(dst[off:off+14*kc], q*14, min(14, m-q*14), pc, kc, 14)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/(m*k), "ns/elem")
+}
