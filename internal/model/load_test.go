@@ -45,9 +45,9 @@ func editConfig(t *testing.T, dir string, f func(map[string]any)) {
 func TestLoadErrors(t *testing.T) {
 	src := filepath.Join(refDir, "models", "bert-pretraining")
 	for _, tc := range []struct {
-		name  string
+		name   string
 		break_ func(t *testing.T, dir string)
-		want  string
+		want   string
 	}{
 		{"missing config", func(t *testing.T, d string) { os.Remove(filepath.Join(d, "config.json")) }, "config.json"},
 		{"missing weights", func(t *testing.T, d string) { os.Remove(filepath.Join(d, "model.safetensors")) }, "safetensors"},
