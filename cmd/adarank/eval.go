@@ -59,10 +59,10 @@ func evalMain(args []string, stdout, stderr io.Writer) error {
 	split := fs.String("split", "test", "split(s) to evaluate: comma list of train, val, test")
 	textFile := fs.String("text", "", "instead of a data set: a file of texts, one per line, whose logits are written")
 	inputsOut := fs.String("inputs-out", "", "with --text: write input_ids, attention_mask, token_type_ids and logits to this safetensors file (for tools/reference/check_peft_export.py)")
-	maxLen := fs.Int("max-len", 128, "maximum tokens per text (longer texts are truncated)")
+	maxLen := fs.Int("max-len", 128, "maximum tokens per text, longer texts are truncated (default: as in training)")
 	batch := fs.Int("batch", 32, "examples per batch")
-	pad := fs.String("pad", train.PadLongest, "longest or max (as in training)")
-	noMask := fs.Bool("no-attention-mask", false, "attend to padding tokens (if the adapter was trained so)")
+	pad := fs.String("pad", train.PadLongest, "longest or max (default: as in training)")
+	noMask := fs.Bool("no-attention-mask", false, "attend to padding tokens (default: as in training)")
 	asJSON := fs.Bool("json", false, "print metrics as JSON")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: adarank eval --model DIR --adapter DIR (--task NAME --data PATH [--split test] | --text FILE [--inputs-out FILE])")
@@ -80,6 +80,18 @@ func evalMain(args []string, stdout, stderr io.Writer) error {
 	m, tok, a, err := openAdapter(*modelDir, *adapterDir, stderr)
 	if err != nil {
 		return err
+	}
+	// Feed inputs as in training unless told otherwise.
+	if in := a.Input; in != nil {
+		if !flagSet(fs, "max-len") {
+			*maxLen = in.MaxLen
+		}
+		if !flagSet(fs, "pad") {
+			*pad = in.Pad
+		}
+		if !flagSet(fs, "no-attention-mask") {
+			*noMask = in.NoMask
+		}
 	}
 	if *maxLen > m.Cfg.MaxSeqLen() && !flagSet(fs, "max-len") {
 		*maxLen = m.Cfg.MaxSeqLen()

@@ -246,6 +246,7 @@ func trainMain(args []string, stdout, stderr io.Writer) error {
 	}
 	a.Classes = ds.Classes
 	a.BaseHash = hash
+	a.Input = &lora.InputShape{MaxLen: *maxLen, Pad: *pad, NoMask: *noMask}
 	if *trainBias {
 		a.AttachBias(m)
 	}

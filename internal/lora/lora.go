@@ -80,7 +80,17 @@ type Adapter struct {
 	Classes []string // label id -> class name (nil = LABEL_i)
 	// BaseModel is the base model folder; BaseHash its weights' sha256 at build time.
 	BaseModel, BaseHash string
-	Notes               []string
+	// Input records how training fed inputs (nil: unknown, e.g. a PEFT adapter),
+	// so that evaluation can do the same.
+	Input *InputShape
+	Notes []string
+}
+
+// InputShape is how a model saw its inputs in training.
+type InputShape struct {
+	MaxLen int    `json:"max_len"`
+	Pad    string `json:"pad"`
+	NoMask bool   `json:"no_attention_mask"`
 }
 
 // New allocates an adapter (zero factors; call Init) for a model with config

@@ -46,6 +46,7 @@ type meta struct {
 	BaseHash   string       `json:"base_sha256,omitempty"`
 	PEFT       bool         `json:"peft_compatible"`
 	WhyNotPEFT string       `json:"why_not_peft,omitempty"`
+	Input      *InputShape  `json:"input,omitempty"`
 	Modules    []metaModule `json:"modules"`
 }
 
@@ -102,7 +103,7 @@ func (a *Adapter) meta() meta {
 	ok, why := a.PEFTCompatible()
 	mt := meta{Format: formatName, Version: formatVersn, ModelType: a.Arch, Hidden: a.Head.H, Convention: a.Convention,
 		Alpha: a.Alpha, AlphaMode: a.AlphaMode, Head: a.Head.Kind, NumClasses: a.Head.C, Classes: a.Classes,
-		TrainBias: a.HasBias(), BaseModel: a.BaseModel, BaseHash: a.BaseHash, PEFT: ok, WhyNotPEFT: why}
+		TrainBias: a.HasBias(), BaseModel: a.BaseModel, BaseHash: a.BaseHash, PEFT: ok, WhyNotPEFT: why, Input: a.Input}
 	a.Ad.Each(func(l int, typ string, m *model.LoRA) {
 		mt.Modules = append(mt.Modules, metaModule{Name: model.HFName(a.Arch, typ, l), Type: typ, Layer: l, Rank: m.R,
 			Alpha: a.Alphas[l][model.ModuleIndex(typ)], Scale: float64(m.Scale)})
@@ -321,7 +322,7 @@ func loadOwn(dir string, m *model.Model) (*Adapter, error) {
 		return nil, fmt.Errorf("adapter: %s lists no modules", path)
 	}
 	a := &Adapter{Arch: c.Arch, Convention: mt.Convention, Alpha: mt.Alpha, AlphaMode: mt.AlphaMode, Ranks: r, Alphas: al,
-		Classes: mt.Classes, BaseModel: mt.BaseModel, BaseHash: mt.BaseHash}
+		Classes: mt.Classes, BaseModel: mt.BaseModel, BaseHash: mt.BaseHash, Input: mt.Input}
 	if a.Ad, err = model.NewAdapters(c, r, scales(r, al)); err != nil {
 		return nil, fmt.Errorf("adapter: %s: %w", path, err)
 	}

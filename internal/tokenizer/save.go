@@ -3,35 +3,15 @@ package tokenizer
 import (
 	"bytes"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/adarank/adarank/internal/safefile"
 )
 
-// writeFileAtomic writes data to a temporary file next to path and renames it into place.
+// writeFileAtomic writes data atomically (see internal/safefile).
 func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
-	if err != nil {
-		return errorf("%v", err)
-	}
-	tmp := f.Name()
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return errorf("writing %s: %v", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return errorf("writing %s: %v", path, err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return errorf("writing %s: %v", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
+	if err := safefile.Write(path, data); err != nil {
 		return errorf("%v", err)
 	}
 	return nil

@@ -419,11 +419,14 @@ func (r *runner) loop() error {
 			loss += r.microStep(r.nextBatch(), scale)
 		}
 		if math.IsNaN(loss) || math.IsInf(loss, 0) {
-			return r.nanError(loss)
+			return r.nanError(fmt.Sprintf("loss is %v", loss))
 		}
 		r.opt.step(r.ps, lr)
 		for _, p := range r.ps {
 			clear(p.g)
+		}
+		if name := r.nonFinite(); name != "" {
+			return r.nanError(fmt.Sprintf("%s is NaN or Inf after the update", name))
 		}
 		r.st.Step++
 		r.st.Examples += perUpdate
@@ -456,13 +459,25 @@ func (r *runner) epoch() float64 {
 	return float64(r.st.Epoch) + float64(r.st.Pos)/float64(len(r.st.Perm))
 }
 
-func (r *runner) nanError(loss float64) error {
+// nonFinite names the first parameter tensor holding NaN or Inf ("" if none).
+func (r *runner) nonFinite() string {
+	for _, p := range r.ps {
+		for _, v := range p.w {
+			if v-v != 0 { // NaN or ±Inf
+				return p.name
+			}
+		}
+	}
+	return ""
+}
+
+func (r *runner) nanError(what string) error {
 	dir := filepath.Join(r.o.OutDir, checkpointDir)
 	last := "no checkpoint was written yet"
 	if st, err := peekCheckpoint(filepath.Join(dir, checkpointFile)); err == nil {
 		last = fmt.Sprintf("the last good checkpoint (step %d) is kept in %s", st.Step, dir)
 	}
-	return fmt.Errorf("train: loss is %v at step %d; stopped without updating (%s); try a lower learning rate", loss, r.st.Step+1, last)
+	return fmt.Errorf("train: %s at step %d; stopped, nothing saved for this step (%s); try a lower learning rate", what, r.st.Step+1, last)
 }
 
 // microStep runs forward and backward on one micro-batch, adding gradients

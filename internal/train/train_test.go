@@ -402,3 +402,18 @@ func TestBadInput(t *testing.T) {
 	o.Resume, o.Batch = true, 4
 	check("other settings", tinyData(), o, "batch")
 }
+
+// A learning rate that overflows the parameters stops the run at that step.
+func TestOverflowingUpdateStops(t *testing.T) {
+	m := tinyModel(t, "bert")
+	a := newAdapter(t, m, lora.Standard, model.HeadHF, false)
+	o := baseOptions(t.TempDir())
+	o.Schedule = Schedule{Kind: Constant, LR: 3e38}
+	_, err := Train(m, a, tinyData(), o)
+	if err == nil || !strings.Contains(err.Error(), "at step 1") || !strings.Contains(err.Error(), "NaN or Inf after the update") {
+		t.Fatalf("error %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(o.OutDir, lora.TensorFile)); err == nil {
+		t.Error("an adapter was saved from a broken run")
+	}
+}
