@@ -152,13 +152,13 @@ func Sweep(m *model.Model, probes model.Batch, o SweepOptions) ([]Importance, er
 	for _, typ := range o.Modules {
 		for l := 0; l < m.Cfg.Layers; l++ {
 			imp := Importance{Type: typ, Layer: l}
-			for tr := 0; tr < o.Trials; tr++ {
-				d, err := s.trial(typ, l, tr)
-				if err != nil {
-					return nil, err
+			for tr := 0; tr < o.Trials; tr += s.group {
+				trs := make([]int, s.group)
+				for i := range trs {
+					trs[i] = tr + i
 				}
-				imp.Trials = append(imp.Trials, d)
-				done++
+				imp.Trials = append(imp.Trials, s.trials(typ, l, trs)...)
+				done += len(trs)
 				if o.Progress != nil {
 					o.Progress(done, total)
 				}
@@ -187,6 +187,7 @@ type sweeper struct {
 	m      *model.Model
 	o      SweepOptions
 	chunks []*chunk
+	group  int // trials stacked into one forward batch (divides o.Trials)
 }
 
 // chunk is a slice of the probe batch small enough for one stacked forward.
@@ -195,13 +196,22 @@ type chunk struct {
 	ref    []float32   // unperturbed output
 	cache  [][]float32 // input of each layer
 	ws     *model.Workspace
-	big    model.Batch // probes repeated copies() times
+	big    model.Batch // probes repeated copies()·group times
 }
 
 func newSweeper(m *model.Model, probes model.Batch, o SweepOptions) *sweeper {
-	s := &sweeper{m: m, o: o}
+	s := &sweeper{m: m, o: o, group: 1}
 	k := o.copies()
-	per := max(1, o.MaxTokens/(k*probes.T)) // sequences per chunk
+	if !o.NoCache {
+		// Stack as many trials as fit, using a divisor of Trials so every pass is full.
+		for g := o.Trials; g > 1; g-- {
+			if o.Trials%g == 0 && g*k*probes.B*probes.T <= o.MaxTokens {
+				s.group = g
+				break
+			}
+		}
+	}
+	per := max(1, o.MaxTokens/(k*s.group*probes.T)) // sequences per chunk
 	for lo := 0; lo < probes.B; lo += per {
 		hi := min(probes.B, lo+per)
 		s.chunks = append(s.chunks, s.newChunk(sliceBatch(probes, lo, hi)))
@@ -221,7 +231,7 @@ func (s *sweeper) newChunk(probes model.Batch) *chunk {
 	}
 	c.ref = s.output(ws, probes)
 	if !s.o.NoCache {
-		c.big = repeatBatch(probes, s.o.copies())
+		c.big = repeatBatch(probes, s.o.copies()*s.group)
 		c.ws = m.NewWorkspace(c.big.B, c.big.T, false, nil)
 		m.Embed(c.ws, c.big, model.FwdOpts{}) // sets masks and positions for the stacked batch
 	}
@@ -272,32 +282,36 @@ func (s *sweeper) output(ws *model.Workspace, b model.Batch) []float32 {
 	return append([]float32(nil), s.m.Pool(ws)...)
 }
 
-// trial runs the perturbed copies of one trial and returns the disagreement:
-// the mean absolute difference over every probe and output dimension.
-func (s *sweeper) trial(typ string, l, tr int) (float64, error) {
+// trials runs the perturbed copies of several trials of one module and
+// returns each trial's disagreement: the mean absolute difference over every
+// probe and output dimension. Copy c of trial trs[i] is batch segment i·k+c.
+func (s *sweeper) trials(typ string, l int, trs []int) []float64 {
 	m := s.m
 	w, b, _, _, _ := m.P.Layers[l].Linear(typ)
 	k := s.o.copies()
 	var pw, pb [][]float32
-	for c := 0; c < k; c++ {
-		rng := noiseRNG(s.o.Seed, typ, l, tr, c)
-		w1 := make([]float32, len(w))
-		perturbed(w1, w, s.o.NoiseScale, rng)
-		b1 := append([]float32(nil), b...)
-		if s.o.BiasNoise {
-			perturbed(b1, b, s.o.NoiseScale, rng)
+	for _, tr := range trs {
+		for c := 0; c < k; c++ {
+			rng := noiseRNG(s.o.Seed, typ, l, tr, c)
+			w1 := make([]float32, len(w))
+			perturbed(w1, w, s.o.NoiseScale, rng)
+			b1 := append([]float32(nil), b...)
+			if s.o.BiasNoise {
+				perturbed(b1, b, s.o.NoiseScale, rng)
+			}
+			pw, pb = append(pw, w1), append(pb, b1)
 		}
-		pw, pb = append(pw, w1), append(pb, b1)
 	}
-	var sum float64
-	var count int
+	nseg := len(pw)
+	sums := make([]float64, len(trs))
+	count := 0
 	for _, ch := range s.chunks {
 		var outs []float32
 		if s.o.NoCache {
 			// Slow path: perturb the weights in place and run everything from the embeddings.
 			ws := m.NewWorkspace(ch.probes.B, ch.probes.T, false, nil)
 			w0, b0 := append([]float32(nil), w...), append([]float32(nil), b...)
-			for c := 0; c < k; c++ {
+			for c := 0; c < nseg; c++ {
 				copy(w, pw[c])
 				copy(b, pb[c])
 				m.Encode(ws, ch.probes, nil, model.FwdOpts{})
@@ -308,24 +322,28 @@ func (s *sweeper) trial(typ string, l, tr int) (float64, error) {
 		} else {
 			in := ch.ws.LayerInput(l)
 			n := len(ch.cache[l])
-			for c := 0; c < k; c++ {
+			for c := 0; c < nseg; c++ {
 				copy(in[c*n:(c+1)*n], ch.cache[l])
 			}
 			ov := &model.Override{Layer: l, Type: typ, SegRows: ch.probes.B * ch.probes.T, W: pw, Bias: pb}
 			m.RunLayers(ch.ws, l, nil, model.FwdOpts{Override: ov})
 			outs = s.output(ch.ws, ch.big)
 		}
-		var a, bb []float32
-		if k == 2 {
-			h := len(outs) / 2
-			a, bb = outs[:h], outs[h:]
-		} else {
-			a, bb = outs, ch.ref
+		seg := len(outs) / nseg
+		for i := range trs {
+			a := outs[i*k*seg : (i*k+1)*seg]
+			ref := ch.ref
+			if k == 2 {
+				ref = outs[(i*k+1)*seg : (i*k+2)*seg]
+			}
+			sums[i] += sumAbsDiff(a, ref)
 		}
-		sum += sumAbsDiff(a, bb)
-		count += len(a)
+		count += seg
 	}
-	return sum / float64(count), nil
+	for i := range sums {
+		sums[i] /= float64(count)
+	}
+	return sums
 }
 
 func sumAbsDiff(a, b []float32) float64 {
