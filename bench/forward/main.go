@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"time"
@@ -21,6 +22,7 @@ func main() {
 	seq := flag.Int("seq", 128, "tokens per sequence")
 	reps := flag.Int("reps", 5, "timed repetitions (after one warm-up)")
 	layers := flag.Int("layers", 12, "encoder layers")
+	prof := flag.String("cpuprofile", "", "write a CPU profile of the timed runs to this file")
 	flag.Parse()
 	c := model.BertBase()
 	c.Layers = *layers
@@ -44,6 +46,15 @@ func main() {
 		return time.Since(t0)
 	}
 	run() // warm-up
+	if *prof != "" {
+		f, err := os.Create(*prof)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
 	var times []float64
 	for i := 0; i < *reps; i++ {
 		times = append(times, run().Seconds())

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 
+	"github.com/adarank/adarank/internal/gpu"
 	"github.com/adarank/adarank/internal/hf"
 	"github.com/adarank/adarank/internal/model"
 	"github.com/adarank/adarank/internal/tokenizer"
@@ -27,6 +28,8 @@ func encodeMain(args []string, stdin io.Reader, stdout io.Writer) error {
 	batch := fs.Int("batch", 16, "texts per forward batch")
 	noTrunc := fs.Bool("no-truncate", false, "fail on texts longer than --max-len instead of truncating them")
 	dump := fs.String("dump", "", "also write all inputs and outputs of the whole input (one padded batch) to this safetensors file (for parity checks)")
+	device := fs.String("device", "cpu", deviceUsage+" (--dump always runs on the CPU)")
+	precision := fs.String("precision", "fp32", precisionUsage)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -45,6 +48,26 @@ func encodeMain(args []string, stdin io.Reader, stdout io.Writer) error {
 		*maxLen = limit
 	}
 	opt := tokenizer.Options{MaxLen: *maxLen, Truncate: !*noTrunc}
+	run := cpuEncoder(m)
+	dev, err := openDevice(*device, *precision)
+	if err != nil {
+		return err
+	}
+	if dev != nil {
+		defer dev.Close()
+		g, err := gpu.Upload(dev, m)
+		if err != nil {
+			return err
+		}
+		defer g.Free()
+		run = func(b model.Batch) ([]float32, []float32, error) {
+			o, err := g.Forward(b)
+			if err != nil {
+				return nil, nil, err
+			}
+			return o.Pooled, o.CLS, nil
+		}
+	}
 	in := bufio.NewScanner(stdin)
 	in.Buffer(make([]byte, 1<<20), 64<<20)
 	out := bufio.NewWriterSize(stdout, 1<<20)
@@ -55,7 +78,7 @@ func encodeMain(args []string, stdin io.Reader, stdout io.Writer) error {
 		if len(texts) == 0 {
 			return nil
 		}
-		if err := encodeBatch(m, tok, texts, opt, out); err != nil {
+		if err := encodeBatch(m, tok, texts, opt, out, run); err != nil {
 			return fmt.Errorf("lines %d-%d: %w", line-len(texts)+1, line, err)
 		}
 		texts = texts[:0]
@@ -130,8 +153,21 @@ func dumpOutputs(m *model.Model, tok *tokenizer.Tokenizer, texts []string, opt t
 	return hf.WriteSafetensors(path, ts, map[string]string{"tool": "adarank encode --dump"})
 }
 
+// encoder runs a batch and returns its pooled and CLS outputs [B, H].
+type encoder func(b model.Batch) (pooled, cls []float32, err error)
+
+// cpuEncoder runs the encoder on the CPU.
+func cpuEncoder(m *model.Model) encoder {
+	return func(b model.Batch) ([]float32, []float32, error) {
+		ws := m.NewWorkspace(b.B, b.T, false, nil)
+		m.Encode(ws, b, nil, model.FwdOpts{})
+		pooled := m.Pool(ws)
+		return pooled, m.CLS(ws), nil
+	}
+}
+
 // encodeBatch tokenizes, runs the encoder and writes one JSON object per text.
-func encodeBatch(m *model.Model, tok *tokenizer.Tokenizer, texts []string, opt tokenizer.Options, w *bufio.Writer) error {
+func encodeBatch(m *model.Model, tok *tokenizer.Tokenizer, texts []string, opt tokenizer.Options, w *bufio.Writer, run encoder) error {
 	b, encs, err := makeBatch(tok, texts, opt)
 	if err != nil {
 		return err
@@ -139,10 +175,10 @@ func encodeBatch(m *model.Model, tok *tokenizer.Tokenizer, texts []string, opt t
 	if err := m.Validate(b); err != nil {
 		return err
 	}
-	ws := m.NewWorkspace(b.B, b.T, false, nil)
-	m.Encode(ws, b, nil, model.FwdOpts{})
-	pooled := m.Pool(ws)
-	cls := m.CLS(ws)
+	pooled, cls, err := run(b)
+	if err != nil {
+		return err
+	}
 	H := m.Cfg.Hidden
 	buf := make([]byte, 0, 64*H)
 	for i, t := range texts {

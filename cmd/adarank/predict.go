@@ -14,6 +14,7 @@ import (
 
 	"github.com/adarank/adarank/internal/adarank"
 	"github.com/adarank/adarank/internal/data"
+	"github.com/adarank/adarank/internal/gpu"
 	"github.com/adarank/adarank/internal/model"
 	"github.com/adarank/adarank/internal/report"
 	"github.com/adarank/adarank/internal/tokenizer"
@@ -85,6 +86,7 @@ type PredictSettings struct {
 	NumProbes  int      `json:"num_probes"`
 	MaxLen     int      `json:"max_len"`
 	Cache      bool     `json:"cache"`
+	Device     string   `json:"device,omitempty"` // GPU used for the sweep ("" = CPU)
 }
 
 // ModuleResult is one module's line in ranks.json.
@@ -123,6 +125,8 @@ func predictMain(args []string, stdout io.Writer) error {
 	outDir := fs.String("out", "runs/predict", "folder for ranks.json, rank_pattern.json and importance.svg (\"\" = write nothing)")
 	asJSON := fs.Bool("json", false, "print the report as JSON instead of a table")
 	quiet := fs.Bool("quiet", false, "no progress bar")
+	device := fs.String("device", "cpu", deviceUsage)
+	precision := fs.String("precision", "fp32", precisionUsage)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -166,10 +170,23 @@ func predictMain(args []string, stdout io.Writer) error {
 	if err := o.Validate(m); err != nil {
 		return err
 	}
+	dev, err := openDevice(*device, *precision)
+	if err != nil {
+		return err
+	}
+	if dev != nil {
+		defer dev.Close()
+	}
 	bar := newProgress(len(mods)*m.Cfg.Layers**trials, "perturbing", *quiet)
 	o.Progress = func(done, total int) { bar.Set(done) }
 	start := time.Now()
-	imps, err := adarank.Sweep(m, batch, o)
+	var imps []adarank.Importance
+	if dev != nil {
+		o.MaxTokens = 0 // the GPU's own default batch bound
+		imps, err = gpu.Sweep(dev, m, batch, o)
+	} else {
+		imps, err = adarank.Sweep(m, batch, o)
+	}
 	if err != nil {
 		return err
 	}
@@ -195,7 +212,7 @@ func predictMain(args []string, stdout io.Writer) error {
 		Settings: PredictSettings{Modules: mods, AvgRank: *avgRank, Trials: *trials, Seed: *seed, NoiseScale: *noise,
 			BiasNoise: !*noBias, Against: o.Against, Output: o.Output, Cumulative: *cumulative, Rounding: string(round),
 			MinRank: alloc.MinRank, MaxRank: alloc.MaxRank, Joint: *joint, Probes: probeDesc, NumProbes: len(texts),
-			MaxLen: *maxLen, Cache: !*noCache},
+			MaxLen: *maxLen, Cache: !*noCache, Device: deviceName(dev)},
 		Budget: map[string]int{}, RankLists: map[string]string{}, Seconds: elapsed,
 	}
 	var mr []adarank.ModuleRank

@@ -151,7 +151,7 @@ func trainMain(args []string, stdout, stderr io.Writer) error {
 	alpha := fs.Float64("alpha", lora.DefaultAlpha, "lora_alpha (standard; PEFT's default is 8)")
 	alphaMode := fs.String("alpha-mode", lora.AlphaFix, "fixed (alpha for every module, scale alpha/r_i) or ratio (alpha_i = r_i·alpha/mean r: equal scale; written as alpha_pattern)")
 	trainBias := fs.Bool("train-bias", false, "also train the adapted modules' biases (as the reference code does; not PEFT-compatible)")
-	head := fs.String("head", model.HeadHF, "head: hf (the architecture's sequence-classification head; PEFT-compatible) or paper (pooled -> Dense(H, gelu) -> Dense(C))")
+	head := fs.String("head", model.HeadHF, "head: hf (the architecture's sequence-classification head, initialised fresh as transformers does for a new task even if the checkpoint has one; PEFT-compatible) or paper (pooled -> Dense(H, gelu) -> Dense(C), Keras init)")
 	steps := fs.Int("steps", 500, "optimizer updates")
 	batch := fs.Int("batch", 32, "examples per micro-batch")
 	accum := fs.Int("grad-accum", 1, "micro-batches per update (update = batch × grad-accum examples)")

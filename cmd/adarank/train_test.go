@@ -240,7 +240,15 @@ func TestTrainPresetReference(t *testing.T) {
 		!strings.Contains(err.Error(), "paper head") {
 		t.Errorf("merge of a paper-head adapter: %v", err)
 	}
-	if text, err := runCmd(t, evalCmd, "--model", loraBase, "--adapter", out, "--data", tmp, "--pad", "max", "--no-attention-mask"); err != nil {
-		t.Errorf("eval: %v\n%s", err, text)
+	// eval feeds inputs as in training (padded to 64, no mask) by default.
+	text, err = runCmd(t, evalCmd, "--model", loraBase, "--adapter", out, "--data", tmp, "--json")
+	if err != nil {
+		t.Fatalf("eval: %v\n%s", err, text)
+	}
+	var res map[string]struct{ Loss float64 }
+	var sum2 struct{ Test struct{ Loss float64 } }
+	json.Unmarshal(b, &sum2)
+	if err := json.Unmarshal([]byte(text[:strings.LastIndex(text, "}")+1]), &res); err != nil || res["test"].Loss != sum2.Test.Loss {
+		t.Errorf("eval test loss %v (err %v), summary %v", res["test"].Loss, err, sum2.Test.Loss)
 	}
 }

@@ -39,35 +39,10 @@ func TestOpenNegativeOrdinal(t *testing.T) {
 	}
 }
 
-// colMajorHost runs a column-major SGEMM call on host memory, where device
-// address p means mem[p/4]: the reference semantics of cublasSgemm.
+// colMajorHost runs a column-major SGEMM call on host memory (RunHost is
+// the reference semantics of cublasSgemm).
 func colMajorHost(g ColGemm, mem []float32, alpha, beta float32, batch int) {
-	for bi := 0; bi < batch; bi++ {
-		a := int(g.A)/4 + bi*g.StrideA
-		b := int(g.B)/4 + bi*g.StrideB
-		c := int(g.C)/4 + bi*g.StrideC
-		for j := 0; j < g.N; j++ {
-			for i := 0; i < g.M; i++ {
-				var s float64
-				for l := 0; l < g.K; l++ {
-					var x, y float32
-					if g.TransA {
-						x = mem[a+l+i*g.LDA] // op(A)[i,l] = A[l,i]
-					} else {
-						x = mem[a+i+l*g.LDA]
-					}
-					if g.TransB {
-						y = mem[b+j+l*g.LDB]
-					} else {
-						y = mem[b+l+j*g.LDB]
-					}
-					s += float64(x) * float64(y)
-				}
-				p := c + i + j*g.LDC
-				mem[p] = alpha*float32(s) + beta*mem[p]
-			}
-		}
-	}
+	g.RunHost(mem, alpha, beta, batch)
 }
 
 // rowMajorRef is the row-major product the wrappers promise.

@@ -387,3 +387,74 @@ func (d *Device) UploadAsync(dst DevPtr, h *HostBuffer, off, n int) error {
 	defer d.Bind()()
 	return d.l.drvErr("cuMemcpyHtoDAsync", call(d.l.drv.cuMemcpyHtoDAsync, uintptr(dst), uintptr(unsafe.Add(h.p, 4*off)), uintptr(4*n), 0))
 }
+
+// Fence records a point in the queued work and returns a function that
+// waits until everything queued before it has run (and reports the first
+// asynchronous error). Use it to know when page-locked memory handed to
+// UploadAsync may be reused.
+func (d *Device) Fence() (wait func() error, err error) {
+	defer d.Bind()()
+	var ev uintptr
+	const eventDisableTiming = 2
+	if err := d.l.drvErr("cuEventCreate", call(d.l.drv.cuEventCreate, uintptr(unsafe.Pointer(&ev)), eventDisableTiming)); err != nil {
+		return nil, err
+	}
+	if err := d.l.drvErr("cuEventRecord", call(d.l.drv.cuEventRecord, ev, 0)); err != nil {
+		call(d.l.drv.cuEventDestroy, ev)
+		return nil, err
+	}
+	return func() error {
+		defer d.Bind()()
+		err := d.l.drvErr("cuEventSynchronize", call(d.l.drv.cuEventSynchronize, ev))
+		call(d.l.drv.cuEventDestroy, ev)
+		return err
+	}, nil
+}
+
+// Timer measures GPU time between Start and Stop with CUDA events.
+type Timer struct {
+	d          *Device
+	start, end uintptr
+}
+
+// NewTimer creates a timer's two events.
+func (d *Device) NewTimer() (*Timer, error) {
+	defer d.Bind()()
+	t := &Timer{d: d}
+	if err := d.l.drvErr("cuEventCreate", call(d.l.drv.cuEventCreate, uintptr(unsafe.Pointer(&t.start)), 0)); err != nil {
+		return nil, err
+	}
+	if err := d.l.drvErr("cuEventCreate", call(d.l.drv.cuEventCreate, uintptr(unsafe.Pointer(&t.end)), 0)); err != nil {
+		call(d.l.drv.cuEventDestroy, t.start)
+		return nil, err
+	}
+	return t, nil
+}
+
+// Start records the start event.
+func (t *Timer) Start() error {
+	defer t.d.Bind()()
+	return t.d.l.drvErr("cuEventRecord", call(t.d.l.drv.cuEventRecord, t.start, 0))
+}
+
+// Stop records the end event, waits for it and returns the milliseconds since Start.
+func (t *Timer) Stop() (float32, error) {
+	defer t.d.Bind()()
+	l := t.d.l
+	if err := l.drvErr("cuEventRecord", call(l.drv.cuEventRecord, t.end, 0)); err != nil {
+		return 0, err
+	}
+	if err := l.drvErr("cuEventSynchronize", call(l.drv.cuEventSynchronize, t.end)); err != nil {
+		return 0, err
+	}
+	var ms float32
+	err := l.drvErr("cuEventElapsedTime", call(l.drv.cuEventElapsedTime, uintptr(unsafe.Pointer(&ms)), t.start, t.end))
+	return ms, err
+}
+
+// Free destroys the timer's events.
+func (t *Timer) Free() {
+	defer t.d.Bind()()
+	call(t.d.l.drv.cuEventDestroy, t.start)
+	call(t.d.l.drv.cuEventDestroy, t.end)
+}

@@ -116,6 +116,7 @@ func init() {
 		dotAsm, sumAsm, maxAsm = dotAVX2, sumAVX2, maxAVX2
 		axpyAsm, scaleAsm = axpyAVX2, scaleAVX2
 		expAsm, tanhAsm, geluErfAsm = expAVX2, tanhAVX2, geluErfAVX2
+		geluBwdAsm = geluErfBackwardAVX2
 	}
 }
 

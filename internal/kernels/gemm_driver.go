@@ -63,8 +63,9 @@ func (g *gemmArgs) run(im *gemmImpl, t int) {
 	g.blocked(im, t)
 }
 
-// aPackCap bounds the packed copy of A (floats) made before the threads start.
-const aPackCap = 4 << 20
+// aPackCap bounds the packed copy of A (floats) made before the threads
+// start; a variable so tests can force the chunked path.
+var aPackCap = 4 << 20
 
 // blocked is the BLIS loop nest with the roles of A and B swapped for
 // row-major C. op(A) is packed whole (or in chunks of rows, up to aPackCap)

@@ -219,3 +219,6 @@ func tanhAVX2(dst *float32, src *float32, n int)
 
 // geluErfAVX2 sets dst[i] = x/2·(1+erf(x/√2)), x = src[i], for n a multiple of 8.
 func geluErfAVX2(dst *float32, src *float32, n int)
+
+// geluErfBackwardAVX2 does dx[i] += dy[i]·GELU'(x[i]) for n a multiple of 8.
+func geluErfBackwardAVX2(dx *float32, x *float32, dy *float32, n int)

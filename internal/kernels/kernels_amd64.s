@@ -19539,7 +19539,23 @@ DATA vecconst<>+1232(SB)/4, $0x3f3504f3
 DATA vecconst<>+1236(SB)/4, $0x3f3504f3
 DATA vecconst<>+1240(SB)/4, $0x3f3504f3
 DATA vecconst<>+1244(SB)/4, $0x3f3504f3
-GLOBL vecconst<>(SB), RODATA|NOPTR, $1248
+DATA vecconst<>+1248(SB)/4, $0xbf000000
+DATA vecconst<>+1252(SB)/4, $0xbf000000
+DATA vecconst<>+1256(SB)/4, $0xbf000000
+DATA vecconst<>+1260(SB)/4, $0xbf000000
+DATA vecconst<>+1264(SB)/4, $0xbf000000
+DATA vecconst<>+1268(SB)/4, $0xbf000000
+DATA vecconst<>+1272(SB)/4, $0xbf000000
+DATA vecconst<>+1276(SB)/4, $0xbf000000
+DATA vecconst<>+1280(SB)/4, $0x3ecc422a
+DATA vecconst<>+1284(SB)/4, $0x3ecc422a
+DATA vecconst<>+1288(SB)/4, $0x3ecc422a
+DATA vecconst<>+1292(SB)/4, $0x3ecc422a
+DATA vecconst<>+1296(SB)/4, $0x3ecc422a
+DATA vecconst<>+1300(SB)/4, $0x3ecc422a
+DATA vecconst<>+1304(SB)/4, $0x3ecc422a
+DATA vecconst<>+1308(SB)/4, $0x3ecc422a
+GLOBL vecconst<>(SB), RODATA|NOPTR, $1312
 
 // func dotAVX2(x *float32, y *float32, n int) float32
 // Requires: AVX, FMA3, SSE
@@ -19854,5 +19870,84 @@ gelu_loop:
 	JNZ         gelu_loop
 
 gelu_done:
+	VZEROUPPER
+	RET
+
+// func geluErfBackwardAVX2(dx *float32, x *float32, dy *float32, n int)
+// Requires: AVX, AVX2, FMA3
+TEXT ·geluErfBackwardAVX2(SB), NOSPLIT, $0-32
+	MOVQ dx+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ dy+16(FP), DX
+	MOVQ n+24(FP), CX
+	SHRQ $0x03, CX
+	JZ   geluback_done
+
+geluback_loop:
+	VMOVUPS      (SI), Y5
+	VMULPS       vecconst<>+1216(SB), Y5, Y0
+	VMOVUPS      vecconst<>+800(SB), Y1
+	VMINPS       Y1, Y0, Y0
+	VXORPS       Y2, Y2, Y2
+	VSUBPS       Y1, Y2, Y1
+	VMAXPS       Y1, Y0, Y0
+	VMULPS       Y0, Y0, Y1
+	VMOVUPS      vecconst<>+1024(SB), Y2
+	VFMADD213PS  vecconst<>+992(SB), Y1, Y2
+	VFMADD213PS  vecconst<>+960(SB), Y1, Y2
+	VFMADD213PS  vecconst<>+928(SB), Y1, Y2
+	VFMADD213PS  vecconst<>+896(SB), Y1, Y2
+	VFMADD213PS  vecconst<>+864(SB), Y1, Y2
+	VFMADD213PS  vecconst<>+832(SB), Y1, Y2
+	VMULPS       Y0, Y2, Y2
+	VMOVUPS      vecconst<>+1184(SB), Y3
+	VFMADD213PS  vecconst<>+1152(SB), Y1, Y3
+	VFMADD213PS  vecconst<>+1120(SB), Y1, Y3
+	VFMADD213PS  vecconst<>+1088(SB), Y1, Y3
+	VFMADD213PS  vecconst<>+1056(SB), Y1, Y3
+	VDIVPS       Y3, Y2, Y0
+	VADDPS       vecconst<>+0(SB), Y0, Y0
+	VMULPS       vecconst<>+32(SB), Y0, Y6
+	VMULPS       Y5, Y5, Y0
+	VMULPS       vecconst<>+1248(SB), Y0, Y0
+	VMOVUPS      vecconst<>+128(SB), Y4
+	VCMPPS       $0x1d, Y4, Y0, Y3
+	VMAXPS       Y4, Y0, Y0
+	VMOVUPS      vecconst<>+96(SB), Y4
+	VMINPS       Y4, Y0, Y0
+	VMOVUPS      vecconst<>+64(SB), Y1
+	VMOVUPS      vecconst<>+32(SB), Y2
+	VFMADD213PS  Y2, Y0, Y1
+	VROUNDPS     $0x01, Y1, Y1
+	VMOVUPS      vecconst<>+160(SB), Y2
+	VFNMADD231PS Y2, Y1, Y0
+	VMOVUPS      vecconst<>+192(SB), Y2
+	VFNMADD231PS Y2, Y1, Y0
+	VMULPS       Y0, Y0, Y4
+	VMOVUPS      vecconst<>+224(SB), Y2
+	VFMADD213PS  vecconst<>+256(SB), Y0, Y2
+	VFMADD213PS  vecconst<>+288(SB), Y0, Y2
+	VFMADD213PS  vecconst<>+320(SB), Y0, Y2
+	VFMADD213PS  vecconst<>+352(SB), Y0, Y2
+	VFMADD213PS  vecconst<>+384(SB), Y0, Y2
+	VFMADD213PS  Y0, Y4, Y2
+	VADDPS       vecconst<>+0(SB), Y2, Y2
+	VCVTTPS2DQ   Y1, Y1
+	VPSLLD       $0x17, Y1, Y1
+	VPADDD       vecconst<>+0(SB), Y1, Y1
+	VMULPS       Y1, Y2, Y0
+	VANDPS       Y3, Y0, Y0
+	VMULPS       vecconst<>+1280(SB), Y0, Y0
+	VFMADD231PS  Y5, Y0, Y6
+	VMOVUPS      (DI), Y7
+	VFMADD231PS  (DX), Y6, Y7
+	VMOVUPS      Y7, (DI)
+	ADDQ         $0x00000020, SI
+	ADDQ         $0x00000020, DI
+	ADDQ         $0x00000020, DX
+	DECQ         CX
+	JNZ          geluback_loop
+
+geluback_done:
 	VZEROUPPER
 	RET

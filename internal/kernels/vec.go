@@ -19,6 +19,7 @@ import (
 //     ±7.9, ±1 beyond).
 //   - GeluErf: error ≤ 3e-7·max(1, |x|) (erf by a rational approximation on
 //     ±4, ±1 beyond).
+//   - GeluErfBackward: GELU'(x) with absolute error ≤ 2.5e-7.
 // The Go fallbacks round float64 math.Exp/Tanh/Erf to float32.
 
 // Assembly bodies, set by the amd64 init when the CPU has AVX2+FMA. Each
@@ -32,6 +33,7 @@ var (
 	expAsm     func(dst, src *float32, n int, sub float32) float32
 	tanhAsm    func(dst, src *float32, n int)
 	geluErfAsm func(dst, src *float32, n int)
+	geluBwdAsm func(dx, x, dy *float32, n int)
 )
 
 // vecAsm switches the assembly vector paths (tests turn it off to check
@@ -207,5 +209,31 @@ func GeluErf(dst, src []float32) {
 	}
 	if n < len(src) {
 		mapTail(dst[n:], src[n:], 0, func(d, x *float32) { geluErfAsm(d, x, 8) })
+	}
+}
+
+// GeluErfBackward adds the gradient of GeluErf: dx[i] += dy[i]·GELU'(x[i]),
+// GELU'(x) = Φ(x) + x·φ(x). All three slices must have the same length.
+func GeluErfBackward(dx, x, dy []float32) {
+	sameLen("GeluErfBackward", dx, x)
+	sameLen("GeluErfBackward", dx, dy)
+	i := 0
+	if vecAsm && geluBwdAsm != nil && len(x) >= 8 {
+		i = len(x) &^ 7
+		geluBwdAsm(&dx[0], &x[0], &dy[0], i)
+	}
+	if i < len(x) && vecAsm && geluBwdAsm != nil {
+		var bx, bdx, bdy [8]float32
+		n := copy(bx[:], x[i:])
+		copy(bdx[:], dx[i:])
+		copy(bdy[:], dy[i:])
+		geluBwdAsm(&bdx[0], &bx[0], &bdy[0], 8)
+		copy(dx[i:], bdx[:n])
+		return
+	}
+	for ; i < len(x); i++ {
+		v := float64(x[i])
+		g := 0.5*(1+math.Erf(v/math.Sqrt2)) + v*math.Exp(-0.5*v*v)/math.Sqrt(2*math.Pi)
+		dx[i] += dy[i] * float32(g)
 	}
 }

@@ -111,6 +111,20 @@ func TestVectorMaps(t *testing.T) {
 			if e := maxErr(scaled, func(x float64) float64 { return gelu(x) / math.Max(1, math.Abs(x)) }, -30, 30, false); e > 3e-7 {
 				t.Errorf("asm=%v: GeluErf max error %.3g·max(1,|x|)", asm, e)
 			}
+			// GELU': dx starts at 0 and dy = 1, so dx ends as the derivative.
+			grad := func(d, s []float32) {
+				ones := make([]float32, len(s))
+				for i := range d {
+					d[i], ones[i] = 0, 1
+				}
+				GeluErfBackward(d, s, ones)
+			}
+			dgelu := func(x float64) float64 {
+				return 0.5*(1+math.Erf(x/math.Sqrt2)) + x*math.Exp(-x*x/2)/math.Sqrt(2*math.Pi)
+			}
+			if e := maxErr(grad, dgelu, -30, 30, false); e > 2.5e-7 {
+				t.Errorf("asm=%v: GeluErfBackward max absolute error %.3g", asm, e)
+			}
 			// Saturation and underflow.
 			v := []float32{-1000, -88, float32(math.Inf(-1)), 0, 1}
 			Exp(v, v)
@@ -161,6 +175,44 @@ func TestSoftmaxRow(t *testing.T) {
 		withVec(asm, func() { SoftmaxRow(all) })
 		if !math.IsNaN(float64(all[0])) {
 			t.Errorf("asm=%v: all -Inf row gave %v", asm, all)
+		}
+	}
+}
+
+func BenchmarkVector(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 2))
+	x, y := randSlice(r, 3072), randSlice(r, 3072)
+	ops := []struct {
+		name string
+		f    func()
+	}{
+		{"Dot", func() { Dot(x, y) }},
+		{"Axpy", func() { Axpy(0.5, x, y) }},
+		{"Exp", func() { Exp(y, x) }},
+		{"Tanh", func() { Tanh(y, x) }},
+		{"GeluErf", func() { GeluErf(y, x) }},
+		{"GeluErfBackward", func() { GeluErfBackward(y, x, x) }},
+		{"SoftmaxRow128", func() {
+			for i := 0; i < len(x); i += 128 {
+				copy(y[i:i+128], x[i:i+128])
+				SoftmaxRow(y[i : i+128])
+			}
+		}},
+	}
+	for _, asm := range []bool{true, false} {
+		for _, op := range ops {
+			name := op.name + "/go"
+			if asm {
+				name = op.name + "/asm"
+			}
+			b.Run(name, func(b *testing.B) {
+				withVec(asm, func() {
+					for i := 0; i < b.N; i++ {
+						op.f()
+					}
+				})
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(x)), "ns/elem")
+			})
 		}
 	}
 }

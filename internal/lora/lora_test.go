@@ -491,3 +491,32 @@ func writeBase(t *testing.T, dir string, m *model.Model) {
 	}
 	os.WriteFile(filepath.Join(dir, "vocab.txt"), []byte("[PAD]\n"), 0o644)
 }
+
+// Keys with the adapter name (older PEFT) load like the current ones.
+func TestLoadPEFTOldKeyNames(t *testing.T) {
+	m := tinyModel(t, "roberta")
+	r, _ := ParseRanks("2", []string{model.Query}, 3)
+	a, _ := New(m.Cfg, r, Options{Convention: Standard, Alpha: 16, AlphaMode: AlphaFix}, model.HeadHF, 2)
+	randomize(a, 3)
+	dir := t.TempDir()
+	if err := a.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(dir, MetaFile))
+	var ts []hf.WTensor
+	for _, wt := range a.Tensors() {
+		wt.Name = strings.Replace(strings.Replace(wt.Name, ".weight", ".default.weight", 1), "classifier.", "classifier.modules_to_save.default.", 1)
+		ts = append(ts, wt)
+	}
+	if err := hf.WriteSafetensors(filepath.Join(dir, TensorFile), ts, nil); err != nil {
+		t.Fatal(err)
+	}
+	a2, err := Load(dir, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := tinyBatch(m.Cfg, 2, 5, 1)
+	if e := maxRel(logits(m, a2, b), logits(m, a, b)); e > 1e-6 {
+		t.Errorf("logits rel err %.3g", e)
+	}
+}

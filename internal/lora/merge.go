@@ -11,6 +11,7 @@ import (
 	"github.com/adarank/adarank/internal/hf"
 	"github.com/adarank/adarank/internal/kernels"
 	"github.com/adarank/adarank/internal/model"
+	"github.com/adarank/adarank/internal/safefile"
 )
 
 // Merge folds the adapter into the model's weights in place:
@@ -132,7 +133,7 @@ func abs(p string) string {
 }
 
 // copyFile copies src to dst atomically; a missing src is skipped.
-func copyFile(src, dst string) (err error) {
+func copyFile(src, dst string) error {
 	in, err := os.Open(src)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -141,26 +142,10 @@ func copyFile(src, dst string) (err error) {
 		return fmt.Errorf("merge: %w", err)
 	}
 	defer in.Close()
-	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("merge: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err = io.Copy(tmp, in); err != nil {
-		return fmt.Errorf("merge: copy %s: %w", src, err)
-	}
-	if err = tmp.Chmod(0o644); err != nil {
-		return fmt.Errorf("merge: %w", err)
-	}
-	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("merge: %w", err)
-	}
-	if err = os.Rename(tmp.Name(), dst); err != nil {
+	if err := safefile.WriteWith(dst, func(f *os.File) error {
+		_, err := io.Copy(f, in)
+		return err
+	}); err != nil {
 		return fmt.Errorf("merge: %w", err)
 	}
 	return nil

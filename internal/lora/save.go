@@ -233,11 +233,34 @@ type tensorSet struct {
 }
 
 func readTensorSet(path string) (*tensorSet, error) {
+	if _, err := os.Stat(path); err != nil {
+		if bin := filepath.Join(filepath.Dir(path), "adapter_model.bin"); fileExists(bin) {
+			return nil, fmt.Errorf("adapter: %s not found, only %s: adarank reads safetensors only (save the adapter with save_pretrained(..., safe_serialization=True))", path, bin)
+		}
+	}
 	f, err := hf.ReadSafetensors(path)
 	if err != nil {
 		return nil, fmt.Errorf("adapter: %w", err)
 	}
+	// Older PEFT versions kept the adapter name in saved keys.
+	for _, n := range f.Order {
+		c := strings.Replace(strings.Replace(n, ".modules_to_save.default.", ".", 1), ".default.weight", ".weight", 1)
+		if c != n && f.Tensors[c] == nil {
+			f.Tensors[c] = f.Tensors[n]
+			delete(f.Tensors, n)
+		}
+	}
+	f.Order = f.Order[:0]
+	for n := range f.Tensors {
+		f.Order = append(f.Order, n)
+	}
+	sort.Strings(f.Order)
 	return &tensorSet{path: path, f: f, used: map[string]bool{}}, nil
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 // get returns a tensor's values, checking its shape; missing is an error.

@@ -14,6 +14,13 @@
 // optimizer step. The training stream visits the training set in a fresh
 // random order every epoch and never drops or shortens a batch; an epoch
 // boundary may fall inside a batch.
+//
+// Padding: each batch is padded to its longest sequence rounded up to a
+// multiple of 16 (PadLongest; with an attention mask the padding does not
+// change the result, and few distinct shapes mean few workspace
+// reallocations), or always to MaxLen (PadMax, the reference code's
+// max_length padding, which matters when no attention mask is used). One
+// training workspace is kept per batch shape in use.
 package train
 
 import (
@@ -282,7 +289,8 @@ func Train(m *model.Model, a *lora.Adapter, d *Data, o Options) (*Result, error)
 	if len(d.Classes) != 0 && len(d.Classes) != C {
 		return nil, fmt.Errorf("train: %d class names for a %d-class head", len(d.Classes), C)
 	}
-	r := &runner{m: m, a: a, d: d, o: o, ws: wsCache{train: true, keep: 2},
+	// One training workspace at a time: a BERT-base one holds gigabytes.
+	r := &runner{m: m, a: a, d: d, o: o, ws: wsCache{train: true, keep: 1},
 		bt: batcher{shape: o.Shape, padID: int32(m.Cfg.PadID)}}
 	var err error
 	if r.ev, err = NewEvaluator(m, a, o.Shape, o.EvalBatch); err != nil {
@@ -368,18 +376,29 @@ func (r *runner) fresh(settings map[string]string) {
 	r.snapshotBest() // until the first evaluation the initial adapter is "best"
 }
 
-// permutation is a Fisher-Yates shuffle of 0..n-1 drawn from src.
+// permutation is a Fisher-Yates shuffle of 0..n-1 drawn from src with its
+// own bounded draw, so the order depends only on the PCG stream (whose
+// algorithm is fixed), not on the Go version's rand.Rand methods.
 func permutation(n int, src *rand.PCG) []int {
-	rng := rand.New(src)
 	p := make([]int, n)
 	for i := range p {
 		p[i] = i
 	}
 	for i := n - 1; i > 0; i-- {
-		j := rng.IntN(i + 1)
+		j := int(uniform(src, uint64(i+1)))
 		p[i], p[j] = p[j], p[i]
 	}
 	return p
+}
+
+// uniform returns an unbiased draw in [0, n) (n > 0) by rejection sampling.
+func uniform(src *rand.PCG, n uint64) uint64 {
+	lim := -n % n // 2^64 mod n: draws below it would bias the modulo
+	for {
+		if x := src.Uint64(); x >= lim {
+			return x % n
+		}
+	}
 }
 
 // nextBatch takes the next Batch examples of the shuffled stream.

@@ -57,6 +57,10 @@ func tinyData() *Data {
 	return &Data{Train: synthetic(96, 1), Val: synthetic(30, 2), Test: synthetic(30, 3), Classes: []string{"x", "y", "z"}}
 }
 
+func largerData() *Data {
+	return &Data{Train: synthetic(300, 1), Val: synthetic(100, 2), Test: synthetic(100, 3), Classes: []string{"x", "y", "z"}}
+}
+
 func newAdapter(t testing.TB, m *model.Model, conv, head string, bias bool) *lora.Adapter {
 	t.Helper()
 	r, err := lora.ParseRanks("query=2,4;value=4,2", []string{model.Query, model.Value}, 2)
@@ -217,19 +221,19 @@ func TestTrainLearns(t *testing.T) {
 	a := newAdapter(t, m, lora.Standard, model.HeadHF, false)
 	out := t.TempDir()
 	o := baseOptions(out)
-	o.Steps, o.Accum, o.EvalEvery, o.SaveEvery = 150, 1, 50, 0
+	o.Steps, o.Accum, o.EvalEvery, o.SaveEvery = 400, 1, 100, 0
 	o.Schedule = Schedule{Kind: Linear, LR: 2e-2, Warmup: 10}
 	o.WeightDecay = 0
 	var last Progress
 	o.Progress = func(p Progress) { last = p }
-	res, err := Train(m, a, tinyData(), o)
+	res, err := Train(m, a, largerData(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.Test == nil || res.Test.Accuracy < 0.8 || res.Val.Accuracy < 0.8 {
 		t.Fatalf("did not learn the synthetic task: val %+v test %+v", res.Val, res.Test)
 	}
-	if last.Step != 150 || last.ExamplesPerSec <= 0 || res.History[0].TrainLoss < res.History[2].TrainLoss {
+	if last.Step != 400 || last.ExamplesPerSec <= 0 || res.History[0].TrainLoss < res.History[3].TrainLoss {
 		t.Errorf("progress %+v, history %+v", last, res.History)
 	}
 	var sum map[string]any
@@ -240,8 +244,8 @@ func TestTrainLearns(t *testing.T) {
 	if _, ok := test["accuracy"].(float64); !ok {
 		t.Errorf("summary.json lacks test.accuracy: %v", sum["test"])
 	}
-	if lines := bytes.Count(readFile(t, filepath.Join(out, "metrics.jsonl")), []byte("\n")); lines != 3 {
-		t.Errorf("metrics.jsonl has %d lines, want 3", lines)
+	if lines := bytes.Count(readFile(t, filepath.Join(out, "metrics.jsonl")), []byte("\n")); lines != 4 {
+		t.Errorf("metrics.jsonl has %d lines, want 4", lines)
 	}
 	for _, f := range []string{lora.TensorFile, lora.PEFTConfig, lora.MetaFile, "last/" + lora.TensorFile, "checkpoint/state.safetensors"} {
 		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
@@ -254,7 +258,7 @@ func TestTrainLearns(t *testing.T) {
 		t.Fatal(err)
 	}
 	ev, _ := NewEvaluator(m, a2, o.Shape, 7)
-	got, err := ev.Evaluate(tinyData().Test)
+	got, err := ev.Evaluate(largerData().Test)
 	if err != nil || got.Accuracy != res.Test.Accuracy {
 		t.Errorf("reloaded adapter accuracy %v (err %v), summary %v", got.Accuracy, err, res.Test.Accuracy)
 	}

@@ -535,6 +535,7 @@ func vectorKernels() {
 	expKernel()
 	tanhKernel()
 	erfKernel()
+	geluGradKernel()
 }
 
 // reduceStore adds the four ymm accumulators and stores the horizontal sum
@@ -591,6 +592,7 @@ func defConsts() {
 		{"eb0", -1.42647390514189e-02}, {"eb2", -7.37332916720468e-03}, {"eb4", -1.68282697438203e-03},
 		{"eb6", -2.13374055278905e-04}, {"eb8", -1.45660718464996e-05},
 		{"rsqrt2", 0.70710678118654752},
+		{"mhalf", -0.5}, {"rsqrt2pi", 0.39894228040143268},
 	}
 	constTab = GLOBL("vecconst", RODATA|NOPTR)
 	for i, c := range vals {
@@ -717,6 +719,42 @@ func erfKernel() {
 		VMULPS(constant("half", 0), Y5, Y5)
 		VMULPS(Y5, Y0, Y0)
 	})
+	VZEROUPPER()
+	RET()
+}
+
+// geluGradKernel writes dx[i] += dy[i]·GELU'(x[i]) with
+// GELU'(x) = Φ(x) + x·φ(x) = (1+erf(x/√2))/2 + x·exp(-x²/2)/√(2π).
+func geluGradKernel() {
+	TEXT("geluErfBackwardAVX2", NOSPLIT, "func(dx, x, dy *float32, n int)")
+	Doc("geluErfBackwardAVX2 does dx[i] += dy[i]·GELU'(x[i]) for n a multiple of 8.")
+	dx, x, dy, n := RDI, RSI, RDX, RCX
+	Load(Param("dx"), dx)
+	Load(Param("x"), x)
+	Load(Param("dy"), dy)
+	Load(Param("n"), n)
+	SHRQ(U8(3), n)
+	JZ(LabelRef("geluback_done"))
+	Label("geluback_loop")
+	VMOVUPS(Mem{Base: x}, Y5)
+	VMULPS(constant("rsqrt2", 0), Y5, Y0)
+	ratPoly("erfClamp", []string{"ea1", "ea3", "ea5", "ea7", "ea9", "ea11", "ea13"}, []string{"eb0", "eb2", "eb4", "eb6", "eb8"})
+	VADDPS(constant("one", 0), Y0, Y0)
+	VMULPS(constant("half", 0), Y0, Y6) // Φ(x)
+	VMULPS(Y5, Y5, Y0)
+	VMULPS(constant("mhalf", 0), Y0, Y0)
+	expY0()                                 // exp(-x²/2)
+	VMULPS(constant("rsqrt2pi", 0), Y0, Y0) // φ(x)
+	VFMADD231PS(Y5, Y0, Y6)                 // Φ + x·φ
+	VMOVUPS(Mem{Base: dx}, Y7)
+	VFMADD231PS(Mem{Base: dy}, Y6, Y7)
+	VMOVUPS(Y7, Mem{Base: dx})
+	ADDQ(U32(32), x)
+	ADDQ(U32(32), dx)
+	ADDQ(U32(32), dy)
+	DECQ(n)
+	JNZ(LabelRef("geluback_loop"))
+	Label("geluback_done")
 	VZEROUPPER()
 	RET()
 }

@@ -1,0 +1,77 @@
+// Package gpu runs the BERT / RoBERTa encoder forward pass and the AdaRank
+// perturbation sweep on an NVIDIA GPU through internal/cuda. It mirrors
+// internal/model llm.c-style: one Go function per op, each launching one
+// NVRTC-compiled kernel (kernels.go) or one cuBLAS GEMM, on activations laid
+// out as on the CPU ([B*T, C] row-major). Parameters are uploaded once, as
+// the one contiguous Params.Data buffer, so every CPU parameter view has a
+// device address at the same offset.
+package gpu
+
+import (
+	"github.com/adarank/adarank/internal/cuda"
+)
+
+// device is what the encoder needs of a GPU. *cuda.Device implements it;
+// the tests use a host emulation (every kernel has a Go twin) to check the
+// orchestration on machines without a GPU.
+type device interface {
+	Bind() func()
+	Sync() error
+	AllocF32(name string, n int) (*cuda.Buffer, error)
+	Upload(dst cuda.DevPtr, src []float32) error
+	AllocHost(name string, n int) (*cuda.HostBuffer, error)
+	UploadAsync(dst cuda.DevPtr, h *cuda.HostBuffer, off, n int) error
+	Fence() (wait func() error, err error)
+	UploadI32(dst cuda.DevPtr, src []int32) error
+	Download(dst []float32, src cuda.DevPtr) error
+	DownloadF64(dst []float64, src cuda.DevPtr) error
+	Copy(dst, src cuda.DevPtr, n int) error
+	Fill32(dst cuda.DevPtr, v uint32, n int) error
+	Gemm(tA, tB bool, M, N, K int, alpha float32, A cuda.DevPtr, lda int, B cuda.DevPtr, ldb int, beta float32, C cuda.DevPtr, ldc int) error
+	GemmStridedBatched(tA, tB bool, M, N, K int, alpha float32, A cuda.DevPtr, lda, strideA int, B cuda.DevPtr, ldb, strideB int,
+		beta float32, C cuda.DevPtr, ldc, strideC, batch int) error
+	Compile(name, src string, opts ...string) (*cuda.Module, error)
+	Launch(f *cuda.Function, grid, block cuda.Dim3, shmem int, args ...any) error
+}
+
+var _ device = (*cuda.Device)(nil)
+
+// kernels are the compiled functions of kernelSource.
+type kernels struct {
+	embedLN, biasResLN, biasAct, biasPermute, unpermute, softmaxMask, gatherCLS, absdiffSum *cuda.Function
+}
+
+func loadKernels(d device) (*kernels, error) {
+	m, err := d.Compile("adarank_encoder.cu", kernelSource)
+	if err != nil {
+		return nil, err
+	}
+	k := &kernels{}
+	for _, e := range []struct {
+		name string
+		dst  **cuda.Function
+	}{
+		{"embed_ln", &k.embedLN}, {"bias_res_ln", &k.biasResLN}, {"bias_act", &k.biasAct},
+		{"bias_permute", &k.biasPermute}, {"unpermute", &k.unpermute}, {"softmax_mask", &k.softmaxMask},
+		{"gather_cls", &k.gatherCLS}, {"absdiff_sum", &k.absdiffSum},
+	} {
+		f, err := m.Func(e.name)
+		if err != nil {
+			return nil, err
+		}
+		*e.dst = f
+	}
+	return k, nil
+}
+
+// Launch shapes.
+const (
+	rowBlock  = 128  // threads per block of the per-row kernels (multiple of 32)
+	elemBlock = 256  // threads per block of the element-wise kernels
+	maxGrid   = 8192 // grid-stride kernels use at most this many blocks
+)
+
+// elemGrid sizes a grid-stride launch over n elements.
+func elemGrid(n int) cuda.Dim3 {
+	return cuda.Dim3{X: max(1, min(maxGrid, (n+elemBlock-1)/elemBlock))}
+}

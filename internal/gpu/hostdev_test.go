@@ -1,0 +1,322 @@
+package gpu
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/adarank/adarank/internal/cuda"
+)
+
+// hostDev emulates a GPU on the host: device memory is one float32 arena in
+// which address p is mem[p/4], cuBLAS calls run through cuda.ColGemm.RunHost
+// after the same row-major mapping as the real wrappers, and every kernel of
+// kernelSource has a Go twin below with the same arithmetic. Launch checks
+// each call's arguments against the CUDA source signature (cuda.PackArgs),
+// so a Go call site that disagrees with its kernel fails here, without a GPU.
+type hostDev struct {
+	mem      []float32
+	launches map[string]int
+	poison   bool // fill new allocations with NaN (catches reads of unwritten memory)
+}
+
+func newHostDev() *hostDev {
+	return &hostDev{mem: make([]float32, 1024), launches: map[string]int{}, poison: true}
+}
+
+var _ device = (*hostDev)(nil)
+
+func (h *hostDev) Bind() func() { return func() {} }
+func (h *hostDev) Sync() error  { return nil }
+
+func (h *hostDev) AllocF32(name string, n int) (*cuda.Buffer, error) {
+	if n <= 0 {
+		return nil, fmt.Errorf("alloc %s: %d", name, n)
+	}
+	start := len(h.mem)
+	start += start & 1 // 8-byte alignment for doubles
+	end := start + n + 64
+	grown := make([]float32, end)
+	copy(grown, h.mem)
+	if h.poison {
+		for i := len(h.mem); i < end; i++ {
+			grown[i] = float32(math.NaN())
+		}
+	}
+	h.mem = grown
+	return &cuda.Buffer{Ptr: cuda.DevPtr(4 * start), Bytes: 4 * n, Name: name}, nil
+}
+
+func (h *hostDev) f32(p cuda.DevPtr, n int) []float32 {
+	i := int(p) / 4
+	if p%4 != 0 || i < 1024 || i+n > len(h.mem) {
+		panic(fmt.Sprintf("hostDev: access %#x+%d outside device memory", p, n))
+	}
+	return h.mem[i : i+n]
+}
+
+func (h *hostDev) i32(p cuda.DevPtr, i int) int32 {
+	return int32(math.Float32bits(h.f32(p.Add(i), 1)[0]))
+}
+
+func (h *hostDev) Upload(dst cuda.DevPtr, src []float32) error {
+	copy(h.f32(dst, len(src)), src)
+	return nil
+}
+
+func (h *hostDev) AllocHost(name string, n int) (*cuda.HostBuffer, error) {
+	return &cuda.HostBuffer{F32: make([]float32, n)}, nil
+}
+
+func (h *hostDev) UploadAsync(dst cuda.DevPtr, hb *cuda.HostBuffer, off, n int) error {
+	copy(h.f32(dst, n), hb.F32[off:off+n])
+	return nil
+}
+
+func (h *hostDev) Fence() (func() error, error) { return func() error { return nil }, nil }
+
+func (h *hostDev) UploadI32(dst cuda.DevPtr, src []int32) error {
+	d := h.f32(dst, len(src))
+	for i, v := range src {
+		d[i] = math.Float32frombits(uint32(v))
+	}
+	return nil
+}
+
+func (h *hostDev) Download(dst []float32, src cuda.DevPtr) error {
+	copy(dst, h.f32(src, len(dst)))
+	return nil
+}
+
+func (h *hostDev) DownloadF64(dst []float64, src cuda.DevPtr) error {
+	for i := range dst {
+		dst[i] = h.f64(src + cuda.DevPtr(8*i))
+	}
+	return nil
+}
+
+func (h *hostDev) f64(p cuda.DevPtr) float64 {
+	w := h.f32(p, 2)
+	return math.Float64frombits(uint64(math.Float32bits(w[0])) | uint64(math.Float32bits(w[1]))<<32)
+}
+
+func (h *hostDev) setF64(p cuda.DevPtr, v float64) {
+	w := h.f32(p, 2)
+	b := math.Float64bits(v)
+	w[0], w[1] = math.Float32frombits(uint32(b)), math.Float32frombits(uint32(b>>32))
+}
+
+func (h *hostDev) Copy(dst, src cuda.DevPtr, n int) error {
+	copy(h.f32(dst, n), h.f32(src, n))
+	return nil
+}
+
+func (h *hostDev) Fill32(dst cuda.DevPtr, v uint32, n int) error {
+	d := h.f32(dst, n)
+	for i := range d {
+		d[i] = math.Float32frombits(v)
+	}
+	return nil
+}
+
+func (h *hostDev) Gemm(tA, tB bool, M, N, K int, alpha float32, A cuda.DevPtr, lda int, B cuda.DevPtr, ldb int, beta float32, C cuda.DevPtr, ldc int) error {
+	if err := cuda.CheckRowMajor(tA, tB, M, N, K, lda, ldb, ldc); err != nil {
+		return err
+	}
+	h.launches["gemm"]++
+	cuda.RowMajorGemm(tA, tB, M, N, K, A, lda, B, ldb, C, ldc).RunHost(h.mem, alpha, beta, 1)
+	return nil
+}
+
+func (h *hostDev) GemmStridedBatched(tA, tB bool, M, N, K int, alpha float32, A cuda.DevPtr, lda, strideA int, B cuda.DevPtr, ldb, strideB int,
+	beta float32, C cuda.DevPtr, ldc, strideC, batch int) error {
+	if err := cuda.CheckRowMajor(tA, tB, M, N, K, lda, ldb, ldc); err != nil {
+		return err
+	}
+	h.launches["gemm_batched"]++
+	cuda.RowMajorGemmStrided(tA, tB, M, N, K, A, lda, strideA, B, ldb, strideB, C, ldc, strideC).RunHost(h.mem, alpha, beta, batch)
+	return nil
+}
+
+func (h *hostDev) Compile(name, src string, opts ...string) (*cuda.Module, error) {
+	return cuda.NewHostModule(src)
+}
+
+func (h *hostDev) Launch(f *cuda.Function, grid, block cuda.Dim3, shmem int, args ...any) error {
+	slots := make([]uint64, 32)
+	if err := cuda.PackArgs(f.Sig, args, slots); err != nil {
+		return err
+	}
+	if block.X <= 0 || block.X%32 != 0 || block.X > 1024 || grid.X <= 0 {
+		return fmt.Errorf("kernel %s: bad launch grid %v block %v", f.Sig.Name, grid, block)
+	}
+	h.launches[f.Sig.Name]++
+	p := func(i int) cuda.DevPtr { return cuda.DevPtr(slots[i]) }
+	n := func(i int) int { return int(int32(uint32(slots[i]))) }
+	fl := func(i int) float32 { return math.Float32frombits(uint32(slots[i])) }
+	switch f.Sig.Name {
+	case "embed_ln":
+		h.embedLN(grid.X, p(0), p(1), p(2), p(3), p(4), p(5), p(6), p(7), p(8), n(9), fl(10))
+	case "bias_res_ln":
+		h.biasResLN(grid.X, p(0), p(1), p(2), p(3), n(4), p(5), p(6), p(7), n(8), fl(9))
+	case "bias_act":
+		h.biasAct(p(0), p(1), p(2), p(3), n(4), n(5), n(6), n(7))
+	case "bias_permute":
+		h.biasPermute(p(0), p(1), p(2), p(3), n(4), n(5), n(6), n(7), n(8))
+	case "unpermute":
+		h.unpermute(p(0), p(1), n(2), n(3), n(4), n(5))
+	case "softmax_mask":
+		h.softmaxMask(min(n(2), grid.X*(block.X/32)), p(0), p(1), n(3), n(4), n(5))
+	case "gather_cls":
+		h.gatherCLS(p(0), p(1), n(2), n(3), n(4))
+	case "absdiff_sum":
+		h.absdiffSum(p(0), p(1), p(2), n(3))
+	default:
+		return fmt.Errorf("hostDev: no Go twin for kernel %s", f.Sig.Name)
+	}
+	return nil
+}
+
+// layerNormRow is layernorm_row.
+func layerNormRow(o, g, b []float32, eps float32) {
+	H := len(o)
+	var s float64
+	for _, v := range o {
+		s += float64(v)
+	}
+	m := float32(s / float64(H))
+	var ss float64
+	for _, v := range o {
+		d := float64(v - m)
+		ss += d * d
+	}
+	rs := float32(1 / math.Sqrt(ss/float64(H)+float64(eps)))
+	for c := range o {
+		o[c] = (o[c]-m)*rs*g[c] + b[c]
+	}
+}
+
+func (h *hostDev) embedLN(rows int, out, ids, pos, types, wte, wpe, tte, g, b cuda.DevPtr, H int, eps float32) {
+	for r := 0; r < rows; r++ {
+		o := h.f32(out.Add(r*H), H)
+		w := h.f32(wte.Add(int(h.i32(ids, r))*H), H)
+		p := h.f32(wpe.Add(int(h.i32(pos, r))*H), H)
+		t := h.f32(tte.Add(int(h.i32(types, r))*H), H)
+		for c := range o {
+			o[c] = (w[c] + p[c]) + t[c]
+		}
+		layerNormRow(o, h.f32(g, H), h.f32(b, H), eps)
+	}
+}
+
+func (h *hostDev) biasResLN(rows int, out, x, b0, b1 cuda.DevPtr, seg int, res, g, b cuda.DevPtr, H int, eps float32) {
+	for r := 0; r < rows; r++ {
+		bias := b1
+		if r < seg {
+			bias = b0
+		}
+		xr, br, rr := h.f32(x.Add(r*H), H), h.f32(bias, H), h.f32(res.Add(r*H), H)
+		o := h.f32(out.Add(r*H), H)
+		for c := range o {
+			o[c] = (xr[c] + br[c]) + rr[c]
+		}
+		layerNormRow(o, h.f32(g, H), h.f32(b, H), eps)
+	}
+}
+
+func activate(x float32, act int) float32 {
+	switch act {
+	case actGelu:
+		return float32(0.5 * float64(x) * (1 + math.Erf(float64(x*0.70710678118654752))))
+	case actGeluTanh:
+		return 0.5 * x * (1 + float32(math.Tanh(float64(0.79788456080286535588*(x+0.044715*x*x*x)))))
+	case actRelu:
+		return max(x, 0)
+	case actTanh:
+		return float32(math.Tanh(float64(x)))
+	}
+	return x
+}
+
+func (h *hostDev) biasAct(out, x, b0, b1 cuda.DevPtr, seg, rows, N, act int) {
+	for r := 0; r < rows; r++ {
+		bias := b1
+		if r < seg {
+			bias = b0
+		}
+		xr, br, o := h.f32(x.Add(r*N), N), h.f32(bias, N), h.f32(out.Add(r*N), N)
+		for j := range o {
+			o[j] = activate(xr[j]+br[j], act)
+		}
+	}
+}
+
+func (h *hostDev) biasPermute(out, x, b0, b1 cuda.DevPtr, seg, B, T, nh, hs int) {
+	C := nh * hs
+	xs, o := h.f32(x, B*T*C), h.f32(out, B*T*C)
+	for row := 0; row < B*T; row++ {
+		bias := b1
+		if row < seg {
+			bias = b0
+		}
+		br := h.f32(bias, C)
+		bb, t := row/T, row%T
+		for col := 0; col < C; col++ {
+			hh, d := col/hs, col%hs
+			o[((bb*nh+hh)*T+t)*hs+d] = xs[row*C+col] + br[col]
+		}
+	}
+}
+
+func (h *hostDev) unpermute(out, in cuda.DevPtr, B, T, nh, hs int) {
+	C := nh * hs
+	o, is := h.f32(out, B*T*C), h.f32(in, B*T*C)
+	for row := 0; row < B*T; row++ {
+		bb, t := row/T, row%T
+		for col := 0; col < C; col++ {
+			hh, d := col/hs, col%hs
+			o[row*C+col] = is[((bb*nh+hh)*T+t)*hs+d]
+		}
+	}
+}
+
+func (h *hostDev) softmaxMask(rows int, att, mask cuda.DevPtr, T, nh, Tq int) {
+	for row := 0; row < rows; row++ {
+		b := row / (nh * Tq)
+		a, m := h.f32(att.Add(row*T), T), h.f32(mask.Add(b*T), T)
+		mx := float32(math.Inf(-1))
+		for j := range a {
+			a[j] += m[j]
+			mx = max(mx, a[j])
+		}
+		if math.IsInf(float64(mx), -1) {
+			for j := range a {
+				a[j] = 1 / float32(T)
+			}
+			continue
+		}
+		var s float32
+		for j := range a {
+			a[j] = float32(math.Exp(float64(a[j] - mx)))
+			s += a[j]
+		}
+		inv := 1 / s
+		for j := range a {
+			a[j] *= inv
+		}
+	}
+}
+
+func (h *hostDev) gatherCLS(out, hid cuda.DevPtr, B, T, H int) {
+	for b := 0; b < B; b++ {
+		copy(h.f32(out.Add(b*H), H), h.f32(hid.Add(b*T*H), H))
+	}
+}
+
+func (h *hostDev) absdiffSum(slot, a, b cuda.DevPtr, n int) {
+	as, bs := h.f32(a, n), h.f32(b, n)
+	var s float64
+	for i := range as {
+		s += math.Abs(float64(as[i]) - float64(bs[i]))
+	}
+	h.setF64(slot, h.f64(slot)+s)
+}
