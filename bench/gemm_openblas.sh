@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # gemm_openblas.sh: adarank's SGEMM (internal/kernels) against OpenBLAS
 # cblas_sgemm, both on 2 threads, on the encoder's shapes, side by side in one
-# run. Each round runs both programs once per shape (alternating which goes
-# first); the table shows the median GFLOP/s over the rounds and the ratio.
+# run. Each round runs both programs once per shape, back to back
+# (alternating which goes first); the table shows the median GFLOP/s over the
+# rounds and the ratio.
 #
 #   bench/gemm_openblas.sh [rounds]          (default 7; run from anywhere)
 #
@@ -41,14 +42,19 @@ shapes=(
 ob() { env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=2 "$tmp/openblas_sgemm" "$@"; }
 echo "# $(date -u '+%Y-%m-%d %H:%M UTC'), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores, $(go version | cut -d' ' -f3)"
 echo "# $(ob -info); env OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}"
+echo "# CPU idle before the run: $(vmstat 2 2 | tail -1 | awk '{print $15}')% (other load skews both columns)"
+# Shape by shape, the two programs back to back (which goes first
+# alternates), so both see the same load on this shared machine.
 for ((r = 0; r < rounds; r++)); do
-	if ((r % 2 == 0)); then
-		ob "${shapes[@]}"
-		"$tmp/sgemm" -threads 2 "${shapes[@]}"
-	else
-		"$tmp/sgemm" -threads 2 "${shapes[@]}"
-		ob "${shapes[@]}"
-	fi
+	for s in "${shapes[@]}"; do
+		if ((r % 2 == 0)); then
+			ob "$s"
+			"$tmp/sgemm" -threads 2 "$s"
+		else
+			"$tmp/sgemm" -threads 2 "$s"
+			ob "$s"
+		fi
+	done
 done >"$tmp/raw"
 
 # Table: medians per (implementation, shape); "openblas" is the better of

@@ -62,7 +62,7 @@ func pretrainMain(args []string) error {
 	cfgPath := fs.String("config", "", "model config JSON (hidden_size, num_hidden_layers, num_attention_heads, intermediate_size, max_position_embeddings; required)")
 	tokDir := fs.String("tokenizer", "", "tokenizer folder (vocab.txt / tokenizer.json; required)")
 	out := fs.String("out", "", "output folder: checkpoint/, metrics.jsonl and model/ (required)")
-	steps := fs.Int("steps", 10000, "optimizer steps")
+	steps := fs.Int("steps", 10000, "optimizer steps (0: write the randomly initialised model to --out/model and exit, a baseline)")
 	batch := fs.Int("batch", 32, "sequences per step")
 	seqLen := fs.Int("seq-len", 128, "tokens per packed sequence")
 	lr := fs.Float64("lr", 5e-4, "peak learning rate")
@@ -78,7 +78,7 @@ func pretrainMain(args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *corpus == "" || *cfgPath == "" || *tokDir == "" || *out == "" {
+	if (*corpus == "" && *steps != 0) || *cfgPath == "" || *tokDir == "" || *out == "" {
 		return fmt.Errorf("--corpus, --config, --tokenizer and --out are required")
 	}
 	tok, err := tokenizer.Load(*tokDir)
@@ -102,6 +102,17 @@ func pretrainMain(args []string) error {
 	}
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return err
+	}
+	if *steps == 0 {
+		dir := filepath.Join(*out, "model")
+		if err := m.SaveHF(dir, []string{"BertForMaskedLM"}, *dtype, nil); err != nil {
+			return err
+		}
+		if err := pretrain.CopyTokenizerFiles(*tokDir, dir); err != nil {
+			return err
+		}
+		fmt.Printf("wrote %s (random initialisation, seed %d)\n", dir, *seed)
+		return nil
 	}
 	o := pretrain.Options{Corpus: strings.Split(*corpus, ","), Heldout: *heldout, DataDir: *dataDir, SeqLen: *seqLen,
 		Batch: *batch, Steps: *steps, Warmup: *warmup, LR: *lr, Seed: *seed, MaxTokens: *maxTokens,

@@ -3,21 +3,20 @@
 package defaultmodel
 
 import (
-	"embed"
 	"fmt"
 
 	"github.com/adarank/adarank/internal/model"
 	"github.com/adarank/adarank/internal/tokenizer"
 )
 
-//go:embed model/config.json model/model.safetensors model/tokenizer.json
-var files embed.FS
-
 // Name identifies the embedded model in reports.
 const Name = "embedded:adarank-bert-6x384"
 
 // Load returns the embedded model and its tokenizer.
 func Load() (*model.Model, *tokenizer.Tokenizer, error) {
+	if !embedded {
+		return nil, nil, fmt.Errorf("this binary was built with -tags noembed: pass --model DIR")
+	}
 	cfg, err := files.ReadFile("model/config.json")
 	if err != nil {
 		return nil, nil, err

@@ -211,6 +211,16 @@ func TestSweepMatchesCPU(t *testing.T) {
 		}
 		name := tc.arch + "/" + tc.against + "/" + tc.output
 		sameImportances(t, name, got, want, 1e-4)
+		// The unoptimised paths (benchmark switches) agree too.
+		NoLengthBuckets, FullLastLayer = true, true
+		po := o
+		po.Progress = nil
+		plain, err := sweepOn(newHostDev(), m, probes, po)
+		NoLengthBuckets, FullLastLayer = false, false
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameImportances(t, name+" (unoptimised)", plain, want, 1e-4)
 		if calls != len(model.ModuleTypes)*m.Cfg.Layers*o.Trials {
 			t.Errorf("%s: progress called %d times", name, calls)
 		}
@@ -275,4 +285,95 @@ func TestOpenFailsCleanly(t *testing.T) {
 		d.Close()
 		t.Skip("a GPU is present")
 	}
+}
+
+func TestPlanChunks(t *testing.T) {
+	T := 6
+	lens := []int{6, 2, 0, 4, 3, 6, 1} // 0 = no real token
+	b := model.Batch{B: len(lens), T: T, IDs: make([]int32, len(lens)*T), Mask: make([]int32, len(lens)*T)}
+	for s, n := range lens {
+		for t := 0; t < T; t++ {
+			b.IDs[s*T+t] = int32(100*s + t)
+			if t < n {
+				b.Mask[s*T+t] = 1
+			}
+		}
+	}
+	defer func(v int) { minChunkTokens = v }(minChunkTokens)
+	for _, tc := range []struct{ minTok, maxTok int }{{1, 100}, {8, 100}, {100, 100}, {100, 12}} {
+		minChunkTokens = tc.minTok
+		plan := planChunks(b, tc.maxTok)
+		seen := map[int32]bool{}
+		prevT := 0
+		for _, p := range plan {
+			if p.T < prevT {
+				t.Errorf("%+v: chunks not in length order", tc)
+			}
+			prevT = p.T
+			if p.B > 1 && p.B*p.T > tc.maxTok {
+				t.Errorf("%+v: chunk %dx%d over the token bound", tc, p.B, p.T)
+			}
+			for k := 0; k < p.B; k++ {
+				s := int(p.IDs[k*p.T] / 100)
+				seen[int32(s)] = true
+				want := max(lens[s], 1)
+				if lens[s] == 0 {
+					want = T
+				}
+				if want > p.T {
+					t.Errorf("%+v: probe %d (length %d) cut to %d", tc, s, want, p.T)
+				}
+				for j := 0; j < p.T; j++ {
+					if p.IDs[k*p.T+j] != int32(100*s+j) || p.Mask[k*p.T+j] != b.Mask[s*T+j] {
+						t.Fatalf("%+v: probe %d token %d copied wrongly", tc, s, j)
+					}
+				}
+			}
+		}
+		if len(seen) != len(lens) {
+			t.Errorf("%+v: %d of %d probes planned", tc, len(seen), len(lens))
+		}
+	}
+	minChunkTokens = 1
+	if plan := planChunks(b, 100); len(plan) != len(lens) {
+		t.Errorf("minChunkTokens 1: %d chunks, want one per probe", len(plan))
+	}
+	minChunkTokens = 1000
+	if plan := planChunks(b, 1000); len(plan) != 1 || plan[0].T != T {
+		t.Errorf("one big chunk expected, got %d", len(plan))
+	}
+}
+
+// Length-bucketed chunks (several, with different lengths, and a probe with
+// no real token) still give the CPU importances.
+func TestSweepBucketedMatchesCPU(t *testing.T) {
+	defer func(v int) { minChunkTokens = v }(minChunkTokens)
+	minChunkTokens = 10
+	m := testModel(t, "roberta", "gelu_new", false)
+	probes := testBatch(m, 7, 9, 4)
+	for t := 0; t < 9; t++ { // probe 2: shorter; probe 5: no real token
+		probes.Mask[2*9+t] = int32(btoi(t < 3))
+		probes.Mask[5*9+t] = 0
+	}
+	o := adarank.SweepOptions{Modules: []string{model.Query, model.AttnOut, model.FFNOut}, Trials: 2, NoiseScale: 1,
+		BiasNoise: true, Output: adarank.OutputCLS, Seed: 3}
+	want, err := adarank.Sweep(m, probes, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(planChunks(probes, DefaultMaxTokens/2)); n < 3 {
+		t.Fatalf("only %d chunks planned", n)
+	}
+	got, err := sweepOn(newHostDev(), m, probes, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameImportances(t, "bucketed", got, want, 1e-4)
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

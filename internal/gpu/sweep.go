@@ -80,6 +80,13 @@ func (g *Model) Sweep(probes model.Batch, o adarank.SweepOptions) ([]adarank.Imp
 	// Chunks of probes of similar length, each cut to its longest probe
 	// (trailing padding changes no output), run stacked copies at a time.
 	plan := planChunks(probes, o.MaxTokens/copies)
+	if NoLengthBuckets {
+		plan = nil
+		per := max(1, o.MaxTokens/(copies*probes.T))
+		for lo := 0; lo < probes.B; lo += per {
+			plan = append(plan, sliceBatch(probes, lo, min(probes.B, lo+per)))
+		}
+	}
 	capSeq, capTok, capAtt := 0, 0, 0
 	for _, p := range plan {
 		capSeq = max(capSeq, copies*p.B)
@@ -312,12 +319,19 @@ func (g *Model) perturbedChunk(ws *Workspace, ch *sweepChunk, l, copies int, ov 
 	// Layers l..L-2 in full; the last one only for the first token, which is
 	// all the compared outputs (pooled or CLS) read.
 	last := g.Cfg.Layers - 1
+	if FullLastLayer {
+		last = g.Cfg.Layers
+	}
 	for k := l; k < last; k++ {
 		if err := g.Layer(ws, k, ov); err != nil {
 			return err
 		}
 	}
-	if err := g.LayerCLS(ws, last, ov); err != nil {
+	if last < g.Cfg.Layers {
+		if err := g.LayerCLS(ws, last, ov); err != nil {
+			return err
+		}
+	} else if err := g.CLS(ws); err != nil {
 		return err
 	}
 	out := ws.cls
@@ -334,6 +348,13 @@ func (g *Model) perturbedChunk(ws *Workspace, ch *sweepChunk, l, copies int, ov 
 	}
 	return g.d.Launch(g.k.absdiffSum, elemGrid(n), cuda.Dim3{X: elemBlock}, 0, slot, a, b, n)
 }
+
+// Benchmark switches (tools/gpu/gpucheck times the sweep with and without
+// each optimisation); both false in normal use.
+var (
+	NoLengthBuckets bool // one chunk order and length as on the CPU (probes keep their padding)
+	FullLastLayer   bool // run the last layer for every token, not just the first
+)
 
 // minChunkTokens is the least tokens (per copy) worth a separate chunk:
 // below it, launch overheads outweigh the padding a split saves.
@@ -396,6 +417,18 @@ func planChunks(b model.Batch, maxTokens int) []model.Batch {
 		lo = hi
 	}
 	return out
+}
+
+func sliceBatch(b model.Batch, lo, hi int) model.Batch {
+	T := b.T
+	r := model.Batch{B: hi - lo, T: T, IDs: b.IDs[lo*T : hi*T]}
+	if b.TypeIDs != nil {
+		r.TypeIDs = b.TypeIDs[lo*T : hi*T]
+	}
+	if b.Mask != nil {
+		r.Mask = b.Mask[lo*T : hi*T]
+	}
+	return r
 }
 
 func repeatBatch(b model.Batch, k int) model.Batch {

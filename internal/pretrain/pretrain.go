@@ -565,15 +565,20 @@ func (t *Trainer) Export(dir string, tokDir string, dtype string) error {
 	if err := t.M.SaveHF(dir, []string{"BertForMaskedLM"}, dtype, nil); err != nil {
 		return err
 	}
+	return CopyTokenizerFiles(tokDir, dir)
+}
+
+// CopyTokenizerFiles copies vocab.txt, tokenizer.json and tokenizer_config.json (those present).
+func CopyTokenizerFiles(from, to string) error {
 	for _, name := range []string{"vocab.txt", "tokenizer.json", "tokenizer_config.json"} {
-		b, err := os.ReadFile(filepath.Join(tokDir, name))
+		b, err := os.ReadFile(filepath.Join(from, name))
 		if os.IsNotExist(err) {
 			continue
 		}
 		if err != nil {
 			return err
 		}
-		if err := report.WriteFileAtomic(filepath.Join(dir, name), b); err != nil {
+		if err := report.WriteFileAtomic(filepath.Join(to, name), b); err != nil {
 			return err
 		}
 	}

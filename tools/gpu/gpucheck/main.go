@@ -371,29 +371,49 @@ func timings(d *cuda.Device, smallTrials, bigTrials, bigProbes int, cpu bool) {
 		moduleTrials := len(mods) * 12 * cs.trials
 		fmt.Printf("%s (%d real tokens): noise generation alone %.3fs on %d threads\n", cs.name, tokens, nt.Seconds(), runtime.GOMAXPROCS(0))
 		record(map[string]any{"kind": "noise", "case": cs.name, "seconds": nt.Seconds(), "module_trials": moduleTrials})
+		// Variants: the optimisations one by one (plain = CPU chunking, full last layer).
+		type variant struct {
+			name            string
+			buckets, clsTop bool
+		}
+		variants := []variant{{"", true, true}}
+		if cs.B > 16 {
+			variants = append(variants, variant{"plain", false, false}, variant{"+buckets", true, false})
+		}
 		for _, tf32 := range []bool{false, true} {
 			d.SetTF32(tf32)
-			// Warm-up: one module, one trial (kernels are compiled at Upload).
-			w := o
-			w.Modules, w.Trials = []string{model.Value}, 1
-			if _, err := g.Sweep(b, w); err != nil {
-				fatal(err)
+			for _, v := range variants {
+				if v.name != "" && !tf32 {
+					continue // variants timed in tf32 only, to save device time
+				}
+				gpu.NoLengthBuckets, gpu.FullLastLayer = !v.buckets, !v.clsTop
+				// Warm-up: one module, one trial (kernels are compiled at Upload).
+				w := o
+				w.Modules, w.Trials = []string{model.Value}, 1
+				if _, err := g.Sweep(b, w); err != nil {
+					fatal(err)
+				}
+				free, total, _ := d.MemInfo()
+				start := time.Now()
+				imps, err := g.Sweep(b, o)
+				if err != nil {
+					fatal(err)
+				}
+				if err := d.Sync(); err != nil {
+					fatal(err)
+				}
+				sec := time.Since(start).Seconds()
+				per := sec / float64(moduleTrials)
+				impl := "adarank-cuda"
+				if v.name != "" {
+					impl += " " + v.name
+				}
+				fmt.Printf("%-8s %-4s %-22s %d module-trials: %.3fs (%.2f ms per module-trial; x5 trials = %.2fs); device memory in use before %.1f GiB of %.1f\n",
+					cs.name, precName(tf32), impl, moduleTrials, sec, 1e3*per, per*48*5, float64(total-free)/(1<<30), float64(total)/(1<<30))
+				record(map[string]any{"kind": "time", "impl": impl, "case": cs.name, "precision": precName(tf32),
+					"seconds": sec, "module_trials": moduleTrials, "per_module_trial": per, "first_importance": imps[0].Mean})
 			}
-			free, total, _ := d.MemInfo()
-			start := time.Now()
-			imps, err := g.Sweep(b, o)
-			if err != nil {
-				fatal(err)
-			}
-			if err := d.Sync(); err != nil {
-				fatal(err)
-			}
-			sec := time.Since(start).Seconds()
-			per := sec / float64(moduleTrials)
-			fmt.Printf("%-8s %-4s GPU sweep %d module-trials: %.3fs (%.2f ms per module-trial; x5 trials = %.2fs); device memory used before the sweep %.1f GiB of %.1f\n",
-				cs.name, precName(tf32), moduleTrials, sec, 1e3*per, per*48*5, float64(total-free)/(1<<30), float64(total)/(1<<30))
-			record(map[string]any{"kind": "time", "impl": "adarank-cuda", "case": cs.name, "precision": precName(tf32),
-				"seconds": sec, "module_trials": moduleTrials, "per_module_trial": per, "first_importance": imps[0].Mean})
+			gpu.NoLengthBuckets, gpu.FullLastLayer = false, false
 		}
 		d.SetTF32(false)
 		if cpu && cs.B <= 16 {
