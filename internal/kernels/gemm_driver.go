@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"math/bits"
 	"sync"
 	"unsafe"
 )
@@ -83,7 +84,9 @@ func (g *gemmArgs) blocked(im *gemmImpl, t int) {
 	// when they are small enough to stay in cache unpacked.
 	small := m*k <= 128*1024 && k*n <= 128*1024
 	rowA := !g.transA && small && im.kernelRowA != nil
-	packA := !(g.transA || rowA) || !small
+	// op(A) is read in place when stored transposed (the packed layout with
+	// stride lda) or, through kernelRowA, row-major.
+	packA := !small || (!g.transA && !rowA)
 	packB := g.transB || !small || (!im.maskedN && n%nr != 0)
 
 	kb := min(kcBlock, k)
@@ -266,22 +269,24 @@ var (
 	packBTransposeAsm func(dst, src []float32, ld, kc, w int) bool
 )
 
-// Packing buffers come from a pool; each is aligned to 64 bytes.
-var bufPool sync.Pool
+// Packing buffers come from pools by power-of-two size class (so a large A
+// buffer is not lost to a small request); each is aligned to 64 bytes.
+var bufPools [48]sync.Pool
 
 func getBuf(n int) (*[]float32, []float32) {
-	p, _ := bufPool.Get().(*[]float32)
-	if p == nil || cap(*p) < n+16 {
-		s := make([]float32, n+16)
+	class := bits.Len(uint(n + 16))
+	p, _ := bufPools[class].Get().(*[]float32)
+	if p == nil {
+		s := make([]float32, 1<<class)
 		p = &s
 	}
-	s := (*p)[:cap(*p)]
+	s := *p
 	off := int((64 - uintptr(unsafe.Pointer(&s[0]))%64) % 64 / 4)
 	return p, s[off : off+n]
 }
 
 func putBuf(p *[]float32) {
 	if p != nil {
-		bufPool.Put(p)
+		bufPools[bits.Len(uint(len(*p)))-1].Put(p)
 	}
 }

@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
+	"runtime/debug"
+	"slices"
 	"testing"
 )
 
@@ -336,5 +339,29 @@ func TestGemmStrided(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// Packing buffers are pooled: a steady stream of calls allocates only small
+// bookkeeping, not buffers. (sync.Pool keeps one item per P out of reach of
+// the other Ps, so a call that migrated may still allocate: use the median.)
+func TestGemmNoBigAllocs(t *testing.T) {
+	r := rand.New(rand.NewPCG(15, 16))
+	const m, n, k = 300, 200, 500
+	a, b, c := randSlice(r, m*k), randSlice(r, k*n), make([]float32, m*n)
+	call := func() { Gemm(false, true, m, n, k, 1, a, k, b, k, 0, c, n) }
+	defer debug.SetGCPercent(debug.SetGCPercent(-1)) // a GC empties the pools
+	call()
+	var per []uint64
+	for i := 0; i < 21; i++ {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		call()
+		runtime.ReadMemStats(&after)
+		per = append(per, after.TotalAlloc-before.TotalAlloc)
+	}
+	slices.Sort(per)
+	if med := per[len(per)/2]; med > 16<<10 {
+		t.Fatalf("Gemm allocates %d bytes per call (median)", med)
 	}
 }

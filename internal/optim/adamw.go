@@ -58,15 +58,3 @@ func ClipByGlobalNorm(maxNorm float64, gs ...[]float32) float64 {
 	}
 	return n
 }
-
-// LinearWarmupDecay is lr·step/warmup during warm-up, then a linear decay to
-// zero at total steps (as transformers' get_linear_schedule_with_warmup).
-func LinearWarmupDecay(lr float64, step, warmup, total int) float64 {
-	if step < warmup {
-		return lr * float64(step+1) / float64(warmup)
-	}
-	if total <= warmup {
-		return lr
-	}
-	return lr * math.Max(0, float64(total-step)/float64(total-warmup))
-}

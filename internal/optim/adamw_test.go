@@ -32,13 +32,14 @@ func TestClipAndSchedule(t *testing.T) {
 	if n := ClipByGlobalNorm(1, g); math.Abs(n-5) > 1e-9 || math.Abs(GlobalNorm(g)-1) > 1e-5 {
 		t.Fatalf("clip: norm %v, after %v", n, GlobalNorm(g))
 	}
-	if lr := LinearWarmupDecay(1, 0, 10, 110); math.Abs(lr-0.1) > 1e-12 {
+	s := Schedule{Kind: Linear, LR: 1, Warmup: 10, Total: 110}
+	if lr := s.At(5); math.Abs(lr-0.5) > 1e-12 {
 		t.Fatalf("warm-up lr %v", lr)
 	}
-	if lr := LinearWarmupDecay(1, 60, 10, 110); math.Abs(lr-0.5) > 1e-12 {
+	if lr := s.At(60); math.Abs(lr-0.5) > 1e-12 {
 		t.Fatalf("decay lr %v", lr)
 	}
-	if lr := LinearWarmupDecay(1, 110, 10, 110); lr != 0 {
+	if lr := s.At(110); lr != 0 {
 		t.Fatalf("final lr %v", lr)
 	}
 }

@@ -440,7 +440,7 @@ func (t *Trainer) Run() (*State, error) {
 			return nil, fmt.Errorf("loss is %v at step %d; the last good checkpoint is in %s", loss, step, filepath.Join(o.Out, "checkpoint"))
 		}
 		gnorm := optim.ClipByGlobalNorm(o.ClipNorm, t.grads.Data)
-		lr := optim.LinearWarmupDecay(o.LR, step, o.Warmup, o.Steps)
+		lr := optim.Schedule{Kind: optim.Linear, LR: o.LR, Warmup: o.Warmup, Total: o.Steps}.At(step)
 		t.opt.Step = step
 		t.opt.Begin()
 		t.update(lr)

@@ -118,7 +118,7 @@ func (r *runner) saveCheckpoint() error {
 		perm[i] = int64(v)
 	}
 	ts = append(ts, hf.WTensor{Name: "data_perm", Shape: []int{len(perm)}, I64: perm})
-	meta := map[string]string{stateKey: string(js), "adam_t": strconv.Itoa(r.opt.t)}
+	meta := map[string]string{stateKey: string(js), "adam_t": strconv.Itoa(r.opt.opt.Step)}
 	path := filepath.Join(r.o.OutDir, checkpointDir, checkpointFile)
 	if err := writeTensors(path, ts, meta); err != nil {
 		return fmt.Errorf("train: checkpoint at step %d not written (the previous one is intact): %w", st.Step, err)
@@ -202,7 +202,7 @@ func (r *runner) loadCheckpoint(path string, settings map[string]string) error {
 		}
 		off += n
 	}
-	if r.opt.t, err = strconv.Atoi(f.Metadata["adam_t"]); err != nil || r.opt.t != st.Step {
+	if r.opt.opt.Step, err = strconv.Atoi(f.Metadata["adam_t"]); err != nil || r.opt.opt.Step != st.Step {
 		return fmt.Errorf("train: resume: %s: Adam step %q does not match step %d", path, f.Metadata["adam_t"], st.Step)
 	}
 	pt := f.Tensors["data_perm"]
