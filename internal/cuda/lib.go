@@ -22,16 +22,15 @@ var (
 
 // driverFns are the libcuda entry points used (addresses from dlsym).
 type driverFns struct {
-	cuInit, cuDriverGetVersion, cuDeviceGetCount, cuDeviceGet, cuDeviceGetName    uintptr
-	cuDeviceGetAttribute, cuDeviceTotalMem, cuDevicePrimaryCtxRetain              uintptr
-	cuDevicePrimaryCtxRelease, cuCtxSetCurrent, cuCtxSynchronize                  uintptr
-	cuMemAlloc, cuMemFree, cuMemGetInfo, cuMemcpyHtoD, cuMemcpyDtoH               uintptr
-	cuMemcpyDtoDAsync, cuMemsetD32Async, cuMemAllocHost, cuMemFreeHost            uintptr
-	cuMemcpyHtoDAsync, cuModuleLoadData, cuModuleUnload, cuModuleGetFunction      uintptr
-	cuLaunchKernel, cuGetErrorName, cuGetErrorString                              uintptr
-	cuEventCreate, cuEventRecord, cuEventSynchronize, cuEventElapsedTime          uintptr
-	cuEventDestroy, cuStreamCreate, cuStreamDestroy, cuStreamWaitEvent            uintptr
-	cuStreamSynchronize, cuCtxGetCurrent, cuDeviceGetPCIBusId, cuFuncGetAttribute uintptr
+	cuInit, cuDriverGetVersion, cuDeviceGetCount, cuDeviceGet, cuDeviceGetName uintptr
+	cuDeviceGetAttribute, cuDeviceTotalMem, cuDevicePrimaryCtxRetain           uintptr
+	cuDevicePrimaryCtxRelease, cuCtxSetCurrent, cuCtxSynchronize               uintptr
+	cuMemAlloc, cuMemFree, cuMemGetInfo, cuMemcpyHtoD, cuMemcpyDtoH            uintptr
+	cuMemcpyDtoDAsync, cuMemsetD32Async, cuMemAllocHost, cuMemFreeHost         uintptr
+	cuMemcpyHtoDAsync, cuModuleLoadData, cuModuleUnload, cuModuleGetFunction   uintptr
+	cuLaunchKernel, cuGetErrorName, cuGetErrorString                           uintptr
+	cuEventCreate, cuEventRecord, cuEventSynchronize, cuEventElapsedTime       uintptr
+	cuEventDestroy                                                             uintptr
 }
 
 type nvrtcFns struct {
@@ -119,8 +118,8 @@ func openLibs() (*libs, error) {
 		&d.cuDeviceGet: "cuDeviceGet", &d.cuDeviceGetName: "cuDeviceGetName", &d.cuDeviceGetAttribute: "cuDeviceGetAttribute",
 		&d.cuDeviceTotalMem: "cuDeviceTotalMem_v2", &d.cuDevicePrimaryCtxRetain: "cuDevicePrimaryCtxRetain",
 		&d.cuDevicePrimaryCtxRelease: "cuDevicePrimaryCtxRelease_v2", &d.cuCtxSetCurrent: "cuCtxSetCurrent",
-		&d.cuCtxGetCurrent: "cuCtxGetCurrent", &d.cuCtxSynchronize: "cuCtxSynchronize",
-		&d.cuMemAlloc: "cuMemAlloc_v2", &d.cuMemFree: "cuMemFree_v2", &d.cuMemGetInfo: "cuMemGetInfo_v2",
+		&d.cuCtxSynchronize: "cuCtxSynchronize",
+		&d.cuMemAlloc:       "cuMemAlloc_v2", &d.cuMemFree: "cuMemFree_v2", &d.cuMemGetInfo: "cuMemGetInfo_v2",
 		&d.cuMemcpyHtoD: "cuMemcpyHtoD_v2", &d.cuMemcpyDtoH: "cuMemcpyDtoH_v2", &d.cuMemcpyDtoDAsync: "cuMemcpyDtoDAsync_v2",
 		&d.cuMemsetD32Async: "cuMemsetD32Async", &d.cuMemAllocHost: "cuMemAllocHost_v2", &d.cuMemFreeHost: "cuMemFreeHost",
 		&d.cuMemcpyHtoDAsync: "cuMemcpyHtoDAsync_v2", &d.cuModuleLoadData: "cuModuleLoadData",
@@ -128,9 +127,6 @@ func openLibs() (*libs, error) {
 		&d.cuLaunchKernel: "cuLaunchKernel", &d.cuGetErrorName: "cuGetErrorName", &d.cuGetErrorString: "cuGetErrorString",
 		&d.cuEventCreate: "cuEventCreate", &d.cuEventRecord: "cuEventRecord", &d.cuEventSynchronize: "cuEventSynchronize",
 		&d.cuEventElapsedTime: "cuEventElapsedTime", &d.cuEventDestroy: "cuEventDestroy_v2",
-		&d.cuStreamCreate: "cuStreamCreate", &d.cuStreamDestroy: "cuStreamDestroy_v2", &d.cuStreamWaitEvent: "cuStreamWaitEvent",
-		&d.cuStreamSynchronize: "cuStreamSynchronize", &d.cuDeviceGetPCIBusId: "cuDeviceGetPCIBusId",
-		&d.cuFuncGetAttribute: "cuFuncGetAttribute",
 	}); err != nil {
 		return nil, err
 	}

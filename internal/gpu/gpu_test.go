@@ -377,3 +377,48 @@ func btoi(b bool) int {
 	}
 	return 0
 }
+
+// Stopping the noise source part-way (an error in the sweep) must not hang,
+// and the copies it hands out come in sweep order.
+func TestNoiseSourceOrderAndStop(t *testing.T) {
+	w := make([]float32, 50)
+	for i := range w {
+		w[i] = float32(i)
+	}
+	b := []float32{1, -2, 3, 0, 5}
+	mods := []moduleRef{{model.Query, 0, w, b}, {model.Value, 1, w, b}, {model.Key, 2, w, b}}
+	alloc := func(name string, n int) (*cuda.HostBuffer, error) {
+		return &cuda.HostBuffer{F32: make([]float32, n)}, nil
+	}
+	src, err := newNoiseSource(mods, 3, 2, 0.5, true, 9, len(w), len(b), alloc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for j := src.next(); j != nil; j = src.next() {
+		m := mods[n/6]
+		if j.typ != m.typ || j.layer != m.layer || j.tr != n%6/2 || j.copyIdx != n%2 {
+			t.Fatalf("job %d is %s/%d/%d/%d", n, j.typ, j.layer, j.tr, j.copyIdx)
+		}
+		if j.outW[3] == w[3] || j.outB[0] == b[0] {
+			t.Errorf("job %d: no noise drawn", n)
+		}
+		src.release(j)
+		n++
+	}
+	src.stop()
+	if n != 18 {
+		t.Errorf("%d jobs, want 18", n)
+	}
+	for k := 0; k < 3; k++ { // stop after taking k jobs, holding them
+		src, err := newNoiseSource(mods, 50, 2, 0.5, false, 9, len(w), len(b), alloc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < k; i++ {
+			src.next()
+		}
+		src.stop()
+		src.stop() // idempotent
+	}
+}

@@ -164,6 +164,7 @@ func (g *Model) Sweep(probes model.Batch, o adarank.SweepOptions) ([]adarank.Imp
 		for _, q := range queued {
 			q.wait()
 		}
+		g.d.Sync() // on an error path, uploads from the staging buffers may still be queued
 		src.stop()
 	}()
 	done := 0
@@ -364,8 +365,9 @@ var minChunkTokens = 8192
 // sorted by length (real tokens up to the last one; position 0 always kept;
 // a probe with no real token keeps its full length, since then every key
 // counts), grouped greedily into chunks of at least minChunkTokens and at
-// most maxTokens tokens, each cut to its longest member. The disagreement
-// is a sum over probes, so grouping changes only the order of additions.
+// most maxTokens tokens, each cut to its longest member. Trailing padding
+// changes no output, and the disagreement is a sum over probes, so grouping
+// changes only the order of additions.
 func planChunks(b model.Batch, maxTokens int) []model.Batch {
 	T := b.T
 	lens := make([]int, b.B)
