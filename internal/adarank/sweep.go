@@ -91,16 +91,16 @@ func (o *SweepOptions) Validate(m *model.Model) error {
 	return nil
 }
 
-// noiseRNG gives the noise stream of one (module, layer, trial, copy), so the
-// noise does not depend on batching, caching or thread count.
-func noiseRNG(seed uint64, typ string, layer, trial, copyIdx int) *rand.Rand {
+// NoiseRNG gives the noise stream of one (module, layer, trial, copy), so the
+// noise does not depend on batching, caching, thread count or device.
+func NoiseRNG(seed uint64, typ string, layer, trial, copyIdx int) *rand.Rand {
 	h := fnv.New64a()
 	fmt.Fprintf(h, "%s/%d/%d/%d", typ, layer, trial, copyIdx)
 	return rand.New(rand.NewPCG(seed, h.Sum64()))
 }
 
-// popStd is the population standard deviation of x (float64 accumulation).
-func popStd(x []float32) float64 {
+// PopStd is the population standard deviation of x (float64 accumulation).
+func PopStd(x []float32) float64 {
 	if len(x) == 0 {
 		return 0
 	}
@@ -117,9 +117,13 @@ func popStd(x []float32) float64 {
 	return math.Sqrt(q / float64(len(x)))
 }
 
-// perturbed returns w + N(0, (scale·std(w))²) drawn from rng.
+// perturbed writes w + N(0, (scale·std(w))²) drawn from rng into dst.
 func perturbed(dst, w []float32, scale float64, rng *rand.Rand) {
-	sd := scale * popStd(w)
+	PerturbWith(dst, w, scale*PopStd(w), rng)
+}
+
+// PerturbWith writes w + N(0, sd²) drawn from rng into dst (dst may be w).
+func PerturbWith(dst, w []float32, sd float64, rng *rand.Rand) {
 	for i, v := range w {
 		dst[i] = v + float32(rng.NormFloat64()*sd)
 	}
@@ -292,7 +296,7 @@ func (s *sweeper) trials(typ string, l int, trs []int) []float64 {
 	var pw, pb [][]float32
 	for _, tr := range trs {
 		for c := 0; c < k; c++ {
-			rng := noiseRNG(s.o.Seed, typ, l, tr, c)
+			rng := NoiseRNG(s.o.Seed, typ, l, tr, c)
 			w1 := make([]float32, len(w))
 			perturbed(w1, w, s.o.NoiseScale, rng)
 			b1 := append([]float32(nil), b...)
@@ -376,7 +380,7 @@ func sweepCumulative(m *model.Model, probes model.Batch, o SweepOptions) ([]Impo
 			imp := Importance{Type: typ, Layer: l}
 			w, b, _, _, _ := m.P.Layers[l].Linear(typ)
 			for tr := 0; tr < o.Trials; tr++ {
-				rng := noiseRNG(o.Seed, typ, l, tr, 0)
+				rng := NoiseRNG(o.Seed, typ, l, tr, 0)
 				perturbed(w, w, o.NoiseScale, rng)
 				if o.BiasNoise {
 					perturbed(b, b, o.NoiseScale, rng)

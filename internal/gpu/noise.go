@@ -1,10 +1,6 @@
 package gpu
 
 import (
-	"fmt"
-	"hash/fnv"
-	"math"
-	"math/rand/v2"
 	"runtime"
 	"sync"
 	"time"
@@ -15,41 +11,8 @@ import (
 )
 
 // The sweep's noise is drawn on the CPU from exactly the streams
-// adarank.Sweep uses, so GPU and CPU importances agree to float32 rounding.
-// These three functions are copies of internal/adarank's noiseRNG, popStd and
-// perturbed; TestSweepMatchesCPU fails if they drift apart.
-
-// noiseRNG gives the noise stream of one (module, layer, trial, copy).
-func noiseRNG(seed uint64, typ string, layer, trial, copyIdx int) *rand.Rand {
-	h := fnv.New64a()
-	fmt.Fprintf(h, "%s/%d/%d/%d", typ, layer, trial, copyIdx)
-	return rand.New(rand.NewPCG(seed, h.Sum64()))
-}
-
-// popStd is the population standard deviation of x (float64 accumulation).
-func popStd(x []float32) float64 {
-	if len(x) == 0 {
-		return 0
-	}
-	var s float64
-	for _, v := range x {
-		s += float64(v)
-	}
-	mean := s / float64(len(x))
-	var q float64
-	for _, v := range x {
-		d := float64(v) - mean
-		q += d * d
-	}
-	return math.Sqrt(q / float64(len(x)))
-}
-
-// perturbWith writes w + N(0, sd²) drawn from rng into dst.
-func perturbWith(dst, w []float32, sd float64, rng *rand.Rand) {
-	for i, v := range w {
-		dst[i] = v + float32(rng.NormFloat64()*sd)
-	}
-}
+// adarank.Sweep uses (adarank.NoiseRNG, PopStd, PerturbWith), so GPU and CPU
+// importances agree to float32 rounding.
 
 // noiseJob is one perturbed copy of one module for one trial.
 type noiseJob struct {
@@ -127,10 +90,10 @@ func newNoiseSource(mods []moduleRef, trials, copies int, scale float64, biasNoi
 		go func() {
 			defer s.wg.Done()
 			for j := range work {
-				rng := noiseRNG(j.seed, j.typ, j.layer, j.tr, j.copyIdx)
-				perturbWith(j.outW, j.w, j.sdW, rng)
+				rng := adarank.NoiseRNG(j.seed, j.typ, j.layer, j.tr, j.copyIdx)
+				adarank.PerturbWith(j.outW, j.w, j.sdW, rng)
 				if j.biasNoise {
-					perturbWith(j.outB, j.b, j.sdB, rng)
+					adarank.PerturbWith(j.outB, j.b, j.sdB, rng)
 				} else {
 					copy(j.outB, j.b)
 				}
@@ -144,8 +107,8 @@ func newNoiseSource(mods []moduleRef, trials, copies int, scale float64, biasNoi
 		defer close(work)
 		defer close(s.ordered)
 		for _, m := range mods {
-			sdW := scale * popStd(m.w)
-			sdB := scale * popStd(m.b)
+			sdW := scale * adarank.PopStd(m.w)
+			sdB := scale * adarank.PopStd(m.b)
 			for tr := 0; tr < trials; tr++ {
 				for c := 0; c < copies; c++ {
 					var buf *noiseBuf
