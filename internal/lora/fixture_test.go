@@ -130,6 +130,7 @@ func TestPEFTFixture(t *testing.T) {
 			if gHead.W1 != nil {
 				ours[w1], ours[b1] = gHead.W1, gHead.B1
 			}
+			worst := 0.0
 			for _, name := range exp.Order {
 				key, ok := strings.CutPrefix(name, "grad.")
 				if !ok {
@@ -141,10 +142,13 @@ func TestPEFTFixture(t *testing.T) {
 					t.Errorf("no gradient for %s", key)
 					continue
 				}
-				if e := maxRel(got, fixtureTensor(t, exp, name)); e > 1e-3 {
+				e := maxRel(got, fixtureTensor(t, exp, name))
+				worst = max(worst, e)
+				if e > 1e-3 {
 					t.Errorf("gradient of %s: rel err %.3g > 1e-3", key, e)
 				}
 			}
+			t.Logf("%d gradients, largest rel err %.3g", saved, worst)
 			if saved != len(ours) {
 				t.Errorf("fixture has %d gradients, the adapter %d trainable tensors", saved, len(ours))
 			}
