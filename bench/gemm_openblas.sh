@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # gemm_openblas.sh: adarank's SGEMM (internal/kernels) against OpenBLAS
-# cblas_sgemm, both on 2 threads, on the encoder's shapes, side by side in one
+# cblas_sgemm, both on 2 threads (or $THREADS), on the encoder's shapes, side by side in one
 # run. Each round runs both programs once per shape, back to back
 # (alternating which goes first); the table shows the median GFLOP/s over the
 # rounds and the ratio.
 #
 #   bench/gemm_openblas.sh [rounds]          (default 7; run from anywhere)
+#   THREADS=1 bench/gemm_openblas.sh         (per-core comparison)
 #
 # Installs libopenblas-dev with apt-get if it is missing (needs root).
 # OpenBLAS picks its kernel from the CPU at run time; OPENBLAS_CORETYPE and
@@ -13,6 +14,7 @@
 # bench/README.md), and the kernel it used is printed.
 set -euo pipefail
 rounds=${1:-7}
+threads=${THREADS:-2}
 root=$(cd "$(dirname "$0")/.." && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -39,8 +41,8 @@ shapes=(
 	96x128x128x64_NT:N:T:128:128:64:96
 	96x128x64x128_NN:N:N:128:64:128:96
 )
-ob() { env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=2 "$tmp/openblas_sgemm" "$@"; }
-echo "# $(date -u '+%Y-%m-%d %H:%M UTC'), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores, $(go version | cut -d' ' -f3)"
+ob() { env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS="$threads" BENCH_THREADS="$threads" "$tmp/openblas_sgemm" "$@"; }
+echo "# $(date -u '+%Y-%m-%d %H:%M UTC'), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores, $(go version | cut -d' ' -f3), $threads threads"
 echo "# $(ob -info); env OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}"
 echo "# CPU idle before the run: $(vmstat 2 2 | tail -1 | awk '{print $15}')% (other load skews both columns)"
 # Shape by shape, the two programs back to back (which goes first
@@ -49,17 +51,17 @@ for ((r = 0; r < rounds; r++)); do
 	for s in "${shapes[@]}"; do
 		if ((r % 2 == 0)); then
 			ob "$s"
-			"$tmp/sgemm" -threads 2 "$s"
+			"$tmp/sgemm" -threads "$threads" "$s"
 		else
-			"$tmp/sgemm" -threads 2 "$s"
+			"$tmp/sgemm" -threads "$threads" "$s"
 			ob "$s"
 		fi
 	done
 done >"$tmp/raw"
 
 # Table: medians per (implementation, shape); "openblas" is the better of
-# cblas_sgemm in a loop (2 threads each call) and, for batches, the batch
-# split over 2 threads (1 OpenBLAS thread each).
+# cblas_sgemm in a loop (all threads inside each call) and, for batches, the batch
+# split over the threads (1 OpenBLAS thread each).
 awk -v rounds="$rounds" '
 function median(key,   n, i, j, t, v) {
 	n = cnt[key]

@@ -1,7 +1,8 @@
 // openblas_sgemm: time OpenBLAS cblas_sgemm on the shapes given as arguments
 // ("name:tA:tB:m:n:k:batch", tA/tB are N or T) and print one line per shape:
-//   openblas <name> <GFLOP/s>          (batch: a loop of cblas_sgemm, 2 threads inside each call)
-//   openblas-par <name> <GFLOP/s>      (batch > 1: the batch split over 2 pthreads, 1 OpenBLAS thread each)
+//   openblas <name> <GFLOP/s>          (batch: a loop of cblas_sgemm, T threads inside each call)
+//   openblas-par <name> <GFLOP/s>      (batch > 1: the batch split over T pthreads, 1 OpenBLAS thread each)
+// T is $BENCH_THREADS (default 2).
 // Each number is the best-of-run rate of a timed loop of >= MIN_SEC seconds.
 // Built and run by gemm_openblas.sh.
 #include <cblas.h>
@@ -16,7 +17,8 @@ extern char *openblas_get_corename(void);
 extern char *openblas_get_config(void);
 
 #define MIN_SEC 0.3
-#define THREADS 2
+#define MAX_THREADS 64
+static int THREADS = 2;  // from the environment: BENCH_THREADS
 
 typedef struct {
   int tA, tB, m, n, k, batch;
@@ -45,8 +47,8 @@ static void *worker(void *p) {
 }
 
 static void run_par(job *j) {
-  pthread_t th[THREADS];
-  job parts[THREADS];
+  pthread_t th[MAX_THREADS];
+  job parts[MAX_THREADS];
   for (int t = 0; t < THREADS; t++) {
     parts[t] = *j;
     parts[t].lo = j->batch * t / THREADS;
@@ -70,6 +72,8 @@ static double timeit(job *j, int par) {
 }
 
 int main(int argc, char **argv) {
+  const char *t = getenv("BENCH_THREADS");
+  if (t && atoi(t) >= 1 && atoi(t) <= MAX_THREADS) THREADS = atoi(t);
   if (argc > 1 && strcmp(argv[1], "-info") == 0) {
     printf("OpenBLAS core %s, config %s\n", openblas_get_corename(), openblas_get_config());
     return 0;
