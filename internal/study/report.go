@@ -232,7 +232,11 @@ func Report(outDir string) (*Results, error) {
 	for _, d := range dirs {
 		dir := filepath.Join(outDir, "cells", d.Name())
 		var spec CellSpec
-		if !d.IsDir() || readJSON(filepath.Join(dir, "cell.json"), &spec) != nil {
+		if !d.IsDir() || !exists(filepath.Join(dir, "cell.json")) {
+			continue
+		}
+		if err := readJSON(filepath.Join(dir, "cell.json"), &spec); err != nil {
+			res.Cells = append(res.Cells, CellResult{Cell: Cell{ID: d.Name()}, Status: StatusFailed, Error: err.Error()})
 			continue
 		}
 		if cfg != nil && !known[spec.ID] {

@@ -565,6 +565,13 @@ func Run(cfg *Config, o Options) (*RunSummary, error) {
 		c := &cells[i]
 		pos++
 		if entries[i].Status == StatusDone {
+			// A finished cell must still match the configuration.
+			if err := r.verify(c); err != nil {
+				entries[i].Status, entries[i].Error = StatusConflict, err.Error()
+				sum.Conflicts++
+				failures = append(failures, c.ID+": "+err.Error())
+				fmt.Fprintf(r.log, "%s: conflict: %v\n", c.ID, err)
+			}
 			continue
 		}
 		if o.MaxCells > 0 && sum.Trained+sum.Failed >= o.MaxCells {
@@ -573,6 +580,7 @@ func Run(cfg *Config, o Options) (*RunSummary, error) {
 		}
 		resumed, err := r.runCell(c, &entries[i], pos, len(sel))
 		if errors.Is(err, train.ErrStopped) {
+			entries[i] = indexEntry(o.OutDir, c)
 			writeIndex(o.OutDir, entries)
 			return sum, err // interrupted (tests): as if killed
 		}
@@ -606,6 +614,27 @@ func Run(cfg *Config, o Options) (*RunSummary, error) {
 
 // writeConfig records the configuration the folder was run with.
 func writeConfig(path string, cfg *Config) error { return report.WriteJSON(path, cfg) }
+
+// verify checks a finished cell's cell.json against the configuration.
+func (r *runner) verify(c *Cell) error {
+	lm, err := r.model(c.model)
+	if err != nil {
+		return err
+	}
+	spec, _, err := r.spec(c, lm, true)
+	if err != nil {
+		return err
+	}
+	dir := CellDir(r.o.OutDir, c.ID)
+	var old CellSpec
+	if err := readJSON(filepath.Join(dir, "cell.json"), &old); err != nil {
+		return err
+	}
+	if old.Fingerprint != spec.Fingerprint {
+		return fmt.Errorf("%s was made with other settings than this configuration's (it is left as it is); delete that folder to rerun the cell, or use another --out", dir)
+	}
+	return nil
+}
 
 // runCell trains one cell (fresh or resumed) and updates its index entry.
 func (r *runner) runCell(c *Cell, e *IndexEntry, pos, total int) (bool, error) {
@@ -778,7 +807,7 @@ func (r *runner) dryRun(cells []Cell, entries []IndexEntry, sel []int, sum *RunS
 		return err
 	}
 	if missing {
-		fmt.Fprintln(w, "?: the importance sweep is not cached yet (computed once per model and probe setting at the start of the run);")
+		fmt.Fprintln(w, "?: the importance sweep is not cached yet (it runs once per model and probe setting, before the first AdaRank cell);")
 		fmt.Fprintln(w, "   under largest-remainder rounding every source spends exactly r × modules ranks, so the counts equal uniform's")
 	}
 	fmt.Fprintf(w, "to run: %d of %d selected cells (%d done), %d optimizer updates, %d training examples\n",
