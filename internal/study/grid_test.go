@@ -244,3 +244,34 @@ func TestRankSourcesEqualBudget(t *testing.T) {
 		t.Error("adarank without importances accepted")
 	}
 }
+
+// One sweep over the union of types serves every module setting: a type's
+// importances do not depend on which other types are swept.
+func TestSweepTypesIndependent(t *testing.T) {
+	cfg := model.Config{Arch: "bert", Vocab: 50, Hidden: 16, Layers: 2, Heads: 2, Inter: 32, MaxPos: 16, TypeVocab: 2,
+		Act: "gelu", Eps: 1e-12, HasPooler: true}
+	m, err := model.NewRandom(cfg, 7, 0.2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := model.Batch{B: 3, T: 5, IDs: make([]int32, 15), Mask: make([]int32, 15)}
+	for i := range b.IDs {
+		b.IDs[i], b.Mask[i] = int32(1+(i*7)%49), 1
+	}
+	sweep := func(types ...string) map[string][]float64 {
+		imps, err := adarank.Sweep(m, b, adarank.SweepOptions{Modules: types, Trials: 3, NoiseScale: 1, BiasNoise: true, Seed: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string][]float64{}
+		for _, imp := range imps {
+			out[imp.Type] = append(out[imp.Type], imp.Mean)
+		}
+		return out
+	}
+	all := sweep("query", "key", "value", "attn-out")
+	one := sweep("value")
+	if !slices.Equal(all["value"], one["value"]) || len(one["value"]) != 2 {
+		t.Errorf("value importances: union sweep %v, alone %v", all["value"], one["value"])
+	}
+}

@@ -492,7 +492,7 @@ func writePlots(outDir string, cells []CellResult, imps map[string]*ImportanceFi
 		if len(series) == 0 {
 			continue
 		}
-		title := fmt.Sprintf("Model disagreement w.r.t. index of perturbed layer (%s)", f.Model)
+		title := fmt.Sprintf("Disagreement by perturbed layer: %s", f.Model)
 		if err := report.WriteImportanceSVG(filepath.Join(outDir, name), title, series); err != nil {
 			return nil, err
 		}
@@ -669,7 +669,7 @@ func conclusion(res *Results) []string {
 	if t.k == 0 {
 		return []string{"No comparison of AdaRank with uniform ranks has two or more paired seeds yet: nothing can be concluded."}
 	}
-	out = append(out, fmt.Sprintf("AdaRank − uniform test accuracy was compared, paired over seeds, in %d model × task × setting × module-setting × r cells with at least two paired seeds.", t.k))
+	out = append(out, fmt.Sprintf("AdaRank − uniform test accuracy was compared, paired over seeds, in %d model × task × setting × module-setting × r group%s with at least two paired seeds.", t.k, plural(t.k)))
 	out = append(out, fmt.Sprintf("AdaRank's mean was higher in %d, equal in %d and lower in %d of them.", t.win, t.tie, t.loss))
 	switch {
 	case t.above+t.below == 0:
@@ -688,7 +688,7 @@ func conclusion(res *Results) []string {
 	if t.minP >= 0.05 {
 		out = append(out, fmt.Sprintf("With this few non-zero paired differences the smallest two-sided p these exact tests can reach is %.4f in at least one comparison, so they cannot reach 0.05 there; the t-interval is the more informative summary.", t.minP))
 	}
-	out = append(out, fmt.Sprintf("No correction for multiple comparisons is applied: with %d comparisons and no true difference, about %.1f intervals would exclude 0 by chance.", t.k, float64(t.k)/20))
+	out = append(out, fmt.Sprintf("No correction for multiple comparisons is applied: with %d comparison%s and no true difference, about %.1f intervals would exclude 0 by chance.", t.k, plural(t.k), float64(t.k)/20))
 	out = append(out, fmt.Sprintf("The largest mean difference is %.2f percentage points in absolute value (%s).", 100*t.maxAbs, t.maxAbsG))
 	settings := map[string]bool{}
 	var names []string
@@ -736,6 +736,13 @@ func conclusion(res *Results) []string {
 		out = append(out, s)
 	}
 	return out
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
 }
 
 func factorial(n int) float64 {

@@ -143,7 +143,7 @@ func TestReportFromSyntheticResults(t *testing.T) {
 	}
 	concl := strings.Join(res.Conclusion, "\n")
 	for _, want := range []string{
-		"in 3 model × task × setting × module-setting × r cells",
+		"in 3 model × task × setting × module-setting × r groups",
 		"higher in 2, equal in 0 and lower in 1",
 		"excludes 0 in 2 of 3 comparisons; above 0 (AdaRank better) in 1: m/toy/faithful/query/r8 (+10.00 pp); below 0 (uniform better) in 1: m/toy/faithful/key/r8 (-11.20 pp)",
 		"p < 0.05 in 0 and the exact sign test in 0",
