@@ -13,7 +13,6 @@ package kernels
 import (
 	"fmt"
 	"runtime"
-	"sync"
 	"sync/atomic"
 )
 
@@ -132,24 +131,6 @@ func threadsFor(m, n, k int) int {
 		return 1
 	}
 	return max(1, min(t, int(work/(1<<20))))
-}
-
-// parallel runs f(0..t-1), f(0) on the calling goroutine, and waits.
-func parallel(t int, f func(int)) {
-	if t <= 1 {
-		f(0)
-		return
-	}
-	var wg sync.WaitGroup
-	wg.Add(t - 1)
-	for i := 1; i < t; i++ {
-		go func(i int) {
-			defer wg.Done()
-			f(i)
-		}(i)
-	}
-	f(0)
-	wg.Wait()
 }
 
 type gemmArgs struct {

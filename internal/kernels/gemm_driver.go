@@ -2,7 +2,9 @@ package kernels
 
 import (
 	"math/bits"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -64,17 +66,18 @@ func (g *gemmArgs) run(im *gemmImpl, t int) {
 	g.blocked(im, t)
 }
 
-// aPackCap bounds the packed copy of A (floats) made before the threads
-// start; a variable so tests can force the chunked path.
+// aPackCap bounds the packed copy of A (floats); a variable so tests can
+// force the chunked path.
 var aPackCap = 4 << 20
 
 // blocked is the BLIS loop nest with the roles of A and B swapped for
-// row-major C. op(A) is packed whole (or in chunks of rows, up to aPackCap)
-// by all threads together into mr-row micro-panels; then each thread, with
-// no further synchronisation, walks its share of the columns: for each
-// kc×nb block of op(B), packed into its own L2-resident buffer, it sweeps
-// the A micro-panels (L1-resident while it runs through the nr-column
-// micro-panels of B).
+// row-major C. Each thread walks its share of the columns: for each kc×nb
+// block of op(B), packed into its own L2-resident buffer, it sweeps the mr-row
+// micro-panels of op(A) (L1-resident while it runs through the nr-column
+// micro-panels of B). op(A) is packed once for all threads (whole, or in
+// chunks of rows up to aPackCap), panel by panel on first use (see readyA),
+// so the threads do not wait for each other (but briefly for a panel
+// another thread is packing) until the end of the chunk.
 func (g *gemmArgs) blocked(im *gemmImpl, t int) {
 	m, n, k := g.m, g.n, g.k
 	mr, nr := im.mr, im.nr
@@ -120,27 +123,50 @@ func (g *gemmArgs) blocked(im *gemmImpl, t int) {
 		}()
 	}
 
+	nkBlocks := (k + kcBlock - 1) / kcBlock
+	var aState []atomic.Int32 // per (k block, A panel): 0 unpacked, 1 packing, 2 ready
+	if packA {
+		aState = make([]atomic.Int32, nkBlocks*((mChunk+mr-1)/mr))
+	}
 	for ic := 0; ic < m; ic += mChunk {
 		mc := min(mChunk, m-ic)
 		aPanels := (mc + mr - 1) / mr
 		mcPad := aPanels * mr
-		if packA {
-			// Packed layout: k block by k block, each mcPad×kc as mr-row panels.
-			tt := min(t, aPanels)
-			parallel(tt, func(w int) {
-				for q := aPanels * w / tt; q < aPanels*(w+1)/tt; q++ {
+		if ic > 0 {
+			for i := range aState {
+				aState[i].Store(0)
+			}
+		}
+		// readyA returns the packed A panel q of the k block at pc, packing
+		// it first if no thread has yet. Packing on first use, by whichever
+		// thread gets there first, needs no barrier before the compute: each
+		// thread starts its sweep at its own share of the panels (below), so
+		// the threads pack disjoint halves in parallel, and a thread that
+		// starts late (waking a parked thread takes ~100 µs) or is
+		// descheduled costs the others nothing. The copy is exact, so who
+		// packs a panel cannot change the results.
+		readyA := func(pc, kc, q int) []float32 {
+			off := pc*mcPad + q*mr*kc
+			st := &aState[pc/kcBlock*aPanels+q]
+			if st.Load() != 2 {
+				if st.CompareAndSwap(0, 1) {
 					i := ic + q*mr
-					for pc := 0; pc < k; pc += kcBlock {
-						kc := min(kcBlock, k-pc)
-						off := pc*mcPad + q*mr*kc
-						g.packA(abuf[off:off+mr*kc], i, min(mr, m-i), pc, kc, mr)
+					g.packA(abuf[off:off+mr*kc], i, min(mr, m-i), pc, kc, mr)
+					st.Store(2)
+				} else {
+					for spin := 0; st.Load() != 2; spin++ {
+						if spin >= 64 {
+							runtime.Gosched()
+						}
 					}
 				}
-			})
+			}
+			return abuf[off:]
 		}
 		parallel(t, func(w int) {
 			j0 := nPanels * w / t * nr
 			j1 := min(nPanels*(w+1)/t*nr, n)
+			q0 := aPanels * w / t // first A panel of this thread's sweeps
 			var scratch []float32 // column-edge tile, for kernels without masks
 			if !im.maskedN {
 				scratch = make([]float32, mr*nr)
@@ -159,7 +185,11 @@ func (g *gemmArgs) blocked(im *gemmImpl, t int) {
 					} else {
 						bSrc, bStride, bPanelStep = g.b[pc*g.ldb+jc:], g.ldb, nr
 					}
-					for q := 0; q < aPanels; q++ {
+					for qq := 0; qq < aPanels; qq++ {
+						q := qq + q0
+						if q >= aPanels {
+							q -= aPanels
+						}
 						i := ic + q*mr
 						rows := min(mr, m-i)
 						var ap []float32
@@ -167,7 +197,7 @@ func (g *gemmArgs) blocked(im *gemmImpl, t int) {
 						kern := im.kernel
 						switch {
 						case packA:
-							ap = abuf[pc*mcPad+q*mr*kc:]
+							ap = readyA(pc, kc, q)
 						case rowA:
 							ap, aStride, kern = g.a[i*g.lda+pc:], g.lda, im.kernelRowA
 						default:
