@@ -121,12 +121,12 @@ func evalMain(args []string, stdout, stderr io.Writer) error {
 		var src []train.Example
 		switch s {
 		case "train":
-			src, err = tokenize(tok, ds.Train, *maxLen, s)
+			src, err = train.Tokenize(tok, ds.Train, *maxLen, s)
 		case "val", "validation":
 			s = "val"
-			src, err = tokenize(tok, ds.Val, *maxLen, s)
+			src, err = train.Tokenize(tok, ds.Val, *maxLen, s)
 		case "test":
-			src, err = tokenize(tok, ds.Test, *maxLen, s)
+			src, err = train.Tokenize(tok, ds.Test, *maxLen, s)
 		default:
 			return fmt.Errorf("unknown split %q (want train, val or test)", s)
 		}

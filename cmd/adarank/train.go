@@ -7,16 +7,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
 
 	"github.com/adarank/adarank/internal/data"
 	"github.com/adarank/adarank/internal/hf"
 	"github.com/adarank/adarank/internal/lora"
 	"github.com/adarank/adarank/internal/model"
 	"github.com/adarank/adarank/internal/report"
-	"github.com/adarank/adarank/internal/tokenizer"
 	"github.com/adarank/adarank/internal/train"
 )
 
@@ -58,42 +55,6 @@ func (f dataFlags) load() (*data.Dataset, error) {
 	}
 	return data.LoadTask(*f.task, *f.dataPath, data.Options{ValFraction: *f.valFrac, TextCol: *f.textCol,
 		LabelCol: *f.labelCol, TextBCol: *f.textBCol})
-}
-
-// tokenize encodes examples (truncated to maxLen) on all cores, in order.
-func tokenize(tok *tokenizer.Tokenizer, ex []data.Example, maxLen int, split string) ([]train.Example, error) {
-	out := make([]train.Example, len(ex))
-	errs := make([]error, len(ex))
-	opt := tokenizer.Options{MaxLen: maxLen, Truncate: true}
-	workers := min(runtime.GOMAXPROCS(0), max(1, len(ex)))
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			for i := w; i < len(ex); i += workers {
-				var enc tokenizer.Encoding
-				var err error
-				if ex[i].TextB != "" {
-					enc, err = tok.EncodePair(ex[i].Text, ex[i].TextB, opt)
-				} else {
-					enc, err = tok.Encode(ex[i].Text, opt)
-				}
-				if err != nil {
-					errs[i] = err
-					continue
-				}
-				out[i] = train.Example{IDs: enc.IDs, TypeIDs: enc.TypeIDs, Label: ex[i].Label}
-			}
-		}(w)
-	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			return nil, fmt.Errorf("%s example %d: %w", split, i, err)
-		}
-	}
-	return out, nil
 }
 
 // modelConfigExtras reads the head settings transformers takes from config.json.
@@ -258,13 +219,13 @@ func trainMain(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	d := &train.Data{Classes: ds.Classes}
-	if d.Train, err = tokenize(tok, ds.Train, *maxLen, "train"); err != nil {
+	if d.Train, err = train.Tokenize(tok, ds.Train, *maxLen, "train"); err != nil {
 		return err
 	}
-	if d.Val, err = tokenize(tok, ds.Val, *maxLen, "validation"); err != nil {
+	if d.Val, err = train.Tokenize(tok, ds.Val, *maxLen, "validation"); err != nil {
 		return err
 	}
-	if d.Test, err = tokenize(tok, ds.Test, *maxLen, "test"); err != nil {
+	if d.Test, err = train.Tokenize(tok, ds.Test, *maxLen, "test"); err != nil {
 		return err
 	}
 	settings := map[string]string{}

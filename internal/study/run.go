@@ -11,10 +11,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/adarank/adarank/internal/adarank"
@@ -317,42 +315,6 @@ func loadTask(t *TaskSpec) (*data.Dataset, error) {
 	return ds, nil
 }
 
-// tokenize encodes examples (truncated to maxLen) on all cores, in order.
-func tokenize(tok *tokenizer.Tokenizer, ex []data.Example, maxLen int, split string) ([]train.Example, error) {
-	out := make([]train.Example, len(ex))
-	errs := make([]error, len(ex))
-	opt := tokenizer.Options{MaxLen: maxLen, Truncate: true}
-	workers := min(runtime.GOMAXPROCS(0), max(1, len(ex)))
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			for i := w; i < len(ex); i += workers {
-				var enc tokenizer.Encoding
-				var err error
-				if ex[i].TextB != "" {
-					enc, err = tok.EncodePair(ex[i].Text, ex[i].TextB, opt)
-				} else {
-					enc, err = tok.Encode(ex[i].Text, opt)
-				}
-				if err != nil {
-					errs[i] = err
-					continue
-				}
-				out[i] = train.Example{IDs: enc.IDs, TypeIDs: enc.TypeIDs, Label: ex[i].Label}
-			}
-		}(w)
-	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			return nil, fmt.Errorf("%s example %d: %w", split, i, err)
-		}
-	}
-	return out, nil
-}
-
 // runner holds the caches of one Run: the current model, data set,
 // tokenized splits and sweeps.
 type runner struct {
@@ -405,13 +367,13 @@ func (r *runner) tokenized(lm *loadedModel, t *TaskSpec, maxLen int) (*train.Dat
 		return nil, err
 	}
 	d := &train.Data{Classes: ds.Classes}
-	if d.Train, err = tokenize(lm.tok, ds.Train, maxLen, "train"); err != nil {
+	if d.Train, err = train.Tokenize(lm.tok, ds.Train, maxLen, "train"); err != nil {
 		return nil, fmt.Errorf("task %s: %w", t.Name, err)
 	}
-	if d.Val, err = tokenize(lm.tok, ds.Val, maxLen, "validation"); err != nil {
+	if d.Val, err = train.Tokenize(lm.tok, ds.Val, maxLen, "validation"); err != nil {
 		return nil, fmt.Errorf("task %s: %w", t.Name, err)
 	}
-	if d.Test, err = tokenize(lm.tok, ds.Test, maxLen, "test"); err != nil {
+	if d.Test, err = train.Tokenize(lm.tok, ds.Test, maxLen, "test"); err != nil {
 		return nil, fmt.Errorf("task %s: %w", t.Name, err)
 	}
 	r.tokKey, r.tokData = key, d
