@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -303,24 +302,9 @@ func loadProbes(file, task, dir string, n int, seed uint64) ([]string, string, e
 	case file != "" && task != "":
 		return nil, "", fmt.Errorf("use either --probe or --probe-task, not both")
 	case file != "":
-		f, err := os.Open(file)
+		texts, err := adarank.ReadProbeFile(file)
 		if err != nil {
 			return nil, "", err
-		}
-		defer f.Close()
-		var texts []string
-		sc := bufio.NewScanner(f)
-		sc.Buffer(make([]byte, 1<<20), 16<<20)
-		for sc.Scan() {
-			if t := strings.TrimSpace(sc.Text()); t != "" {
-				texts = append(texts, sc.Text())
-			}
-		}
-		if err := sc.Err(); err != nil {
-			return nil, "", fmt.Errorf("%s: %w", file, err)
-		}
-		if len(texts) == 0 {
-			return nil, "", fmt.Errorf("%s: no probe texts (empty file)", file)
 		}
 		return texts, "file:" + file, nil
 	case task != "":
@@ -334,13 +318,7 @@ func loadProbes(file, task, dir string, n int, seed uint64) ([]string, string, e
 		if err != nil {
 			return nil, "", err
 		}
-		// A seeded sample of the training split (never validation or test).
-		idx := rand.New(rand.NewPCG(seed, 0x70726f6265)).Perm(len(ds.Train))
-		var texts []string
-		for _, i := range idx[:min(n, len(idx))] {
-			texts = append(texts, ds.Train[i].Text)
-		}
-		return texts, fmt.Sprintf("task:%s train sample of %d (seed %d)", task, len(texts), seed), nil
+		return adarank.SampleProbes(ds.Train, task, n, seed)
 	}
 	return adarank.DefaultProbes, "reference-notebook-9", nil
 }

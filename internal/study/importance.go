@@ -1,12 +1,10 @@
 package study
 
 import (
-	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -123,35 +121,12 @@ func probeTexts(w SweepConfig, train []data.Example, task string) ([]string, str
 	case w.Probes == "reference":
 		return adarank.DefaultProbes, "reference-notebook-9", nil
 	case w.Probes == "task":
-		idx := rand.New(rand.NewPCG(w.Seed, 0x70726f6265)).Perm(len(train))
-		var texts []string
-		for _, i := range idx[:min(w.ProbeN, len(idx))] {
-			texts = append(texts, train[i].Text)
-		}
-		if len(texts) == 0 {
-			return nil, "", fmt.Errorf("task %s: no training rows for probes", task)
-		}
-		return texts, fmt.Sprintf("task:%s train sample of %d (seed %d)", task, len(texts), w.Seed), nil
+		return adarank.SampleProbes(train, task, w.ProbeN, w.Seed)
 	}
 	file := strings.TrimPrefix(w.Probes, "file:")
-	f, err := os.Open(file)
+	texts, err := adarank.ReadProbeFile(file)
 	if err != nil {
 		return nil, "", err
-	}
-	defer f.Close()
-	var texts []string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 16<<20)
-	for sc.Scan() {
-		if strings.TrimSpace(sc.Text()) != "" {
-			texts = append(texts, sc.Text())
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, "", fmt.Errorf("%s: %w", file, err)
-	}
-	if len(texts) == 0 {
-		return nil, "", fmt.Errorf("%s: no probe texts", file)
 	}
 	return texts, "file:" + file, nil
 }
