@@ -167,14 +167,15 @@ func Sweep(m *model.Model, probes model.Batch, o SweepOptions) ([]Importance, er
 					o.Progress(done, total)
 				}
 			}
-			imp.Mean, imp.Std = meanStd(imp.Trials)
+			imp.Mean, imp.Std = MeanStd(imp.Trials)
 			out = append(out, imp)
 		}
 	}
 	return out, nil
 }
 
-func meanStd(x []float64) (float64, float64) {
+// MeanStd is the mean and population standard deviation of x.
+func MeanStd(x []float64) (float64, float64) {
 	var s float64
 	for _, v := range x {
 		s += v
@@ -218,7 +219,7 @@ func newSweeper(m *model.Model, probes model.Batch, o SweepOptions) *sweeper {
 	per := max(1, o.MaxTokens/(k*s.group*probes.T)) // sequences per chunk
 	for lo := 0; lo < probes.B; lo += per {
 		hi := min(probes.B, lo+per)
-		s.chunks = append(s.chunks, s.newChunk(sliceBatch(probes, lo, hi)))
+		s.chunks = append(s.chunks, s.newChunk(probes.Slice(lo, hi)))
 	}
 	return s
 }
@@ -235,37 +236,11 @@ func (s *sweeper) newChunk(probes model.Batch) *chunk {
 	}
 	c.ref = s.output(ws, probes)
 	if !s.o.NoCache {
-		c.big = repeatBatch(probes, s.o.copies()*s.group)
+		c.big = probes.Repeat(s.o.copies() * s.group)
 		c.ws = m.NewWorkspace(c.big.B, c.big.T, false, nil)
 		m.Embed(c.ws, c.big, model.FwdOpts{}) // sets masks and positions for the stacked batch
 	}
 	return c
-}
-
-func sliceBatch(b model.Batch, lo, hi int) model.Batch {
-	T := b.T
-	r := model.Batch{B: hi - lo, T: T, IDs: b.IDs[lo*T : hi*T]}
-	if b.TypeIDs != nil {
-		r.TypeIDs = b.TypeIDs[lo*T : hi*T]
-	}
-	if b.Mask != nil {
-		r.Mask = b.Mask[lo*T : hi*T]
-	}
-	return r
-}
-
-func repeatBatch(b model.Batch, k int) model.Batch {
-	r := model.Batch{B: b.B * k, T: b.T}
-	for i := 0; i < k; i++ {
-		r.IDs = append(r.IDs, b.IDs...)
-		if b.TypeIDs != nil {
-			r.TypeIDs = append(r.TypeIDs, b.TypeIDs...)
-		}
-		if b.Mask != nil {
-			r.Mask = append(r.Mask, b.Mask...)
-		}
-	}
-	return r
 }
 
 // output extracts the compared output of every sequence of the workspace.
@@ -392,7 +367,7 @@ func sweepCumulative(m *model.Model, probes model.Batch, o SweepOptions) ([]Impo
 					o.Progress(done, total)
 				}
 			}
-			imp.Mean, imp.Std = meanStd(imp.Trials)
+			imp.Mean, imp.Std = MeanStd(imp.Trials)
 			out = append(out, imp)
 		}
 	}

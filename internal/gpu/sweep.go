@@ -2,7 +2,6 @@ package gpu
 
 import (
 	"fmt"
-	"math"
 	"sort"
 
 	"github.com/adarank/adarank/internal/adarank"
@@ -84,7 +83,7 @@ func (g *Model) Sweep(probes model.Batch, o adarank.SweepOptions) ([]adarank.Imp
 		plan = nil
 		per := max(1, o.MaxTokens/(copies*probes.T))
 		for lo := 0; lo < probes.B; lo += per {
-			plan = append(plan, sliceBatch(probes, lo, min(probes.B, lo+per)))
+			plan = append(plan, probes.Slice(lo, min(probes.B, lo+per)))
 		}
 	}
 	capSeq, capTok, capAtt := 0, 0, 0
@@ -224,7 +223,7 @@ func (g *Model) Sweep(probes model.Batch, o adarank.SweepOptions) ([]adarank.Imp
 		for tr := 0; tr < o.Trials; tr++ {
 			imp.Trials = append(imp.Trials, sums[mi*o.Trials+tr]/count)
 		}
-		imp.Mean, imp.Std = meanStd(imp.Trials)
+		imp.Mean, imp.Std = adarank.MeanStd(imp.Trials)
 		out[mi] = imp
 	}
 	return out, nil
@@ -280,7 +279,7 @@ func (g *Model) prepareChunk(ws *Workspace, probes model.Batch, copies int, outp
 		return fail(err)
 	}
 	// The stacked batch: the probes repeated copies times.
-	stacked := repeatBatch(probes, copies)
+	stacked := probes.Repeat(copies)
 	if err := g.SetBatch(ws, stacked); err != nil {
 		return fail(err)
 	}
@@ -419,43 +418,4 @@ func planChunks(b model.Batch, maxTokens int) []model.Batch {
 		lo = hi
 	}
 	return out
-}
-
-func sliceBatch(b model.Batch, lo, hi int) model.Batch {
-	T := b.T
-	r := model.Batch{B: hi - lo, T: T, IDs: b.IDs[lo*T : hi*T]}
-	if b.TypeIDs != nil {
-		r.TypeIDs = b.TypeIDs[lo*T : hi*T]
-	}
-	if b.Mask != nil {
-		r.Mask = b.Mask[lo*T : hi*T]
-	}
-	return r
-}
-
-func repeatBatch(b model.Batch, k int) model.Batch {
-	r := model.Batch{B: b.B * k, T: b.T}
-	for i := 0; i < k; i++ {
-		r.IDs = append(r.IDs, b.IDs...)
-		if b.TypeIDs != nil {
-			r.TypeIDs = append(r.TypeIDs, b.TypeIDs...)
-		}
-		if b.Mask != nil {
-			r.Mask = append(r.Mask, b.Mask...)
-		}
-	}
-	return r
-}
-
-func meanStd(x []float64) (float64, float64) {
-	var s float64
-	for _, v := range x {
-		s += v
-	}
-	mean := s / float64(len(x))
-	var q float64
-	for _, v := range x {
-		q += (v - mean) * (v - mean)
-	}
-	return mean, math.Sqrt(q / float64(len(x)))
 }

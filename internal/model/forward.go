@@ -16,6 +16,34 @@ type Batch struct {
 	Mask    []int32 // [B*T] 1 = token, 0 = padding; nil = attend everywhere
 }
 
+// Slice returns sequences [lo, hi) of b (sharing memory).
+func (b Batch) Slice(lo, hi int) Batch {
+	T := b.T
+	r := Batch{B: hi - lo, T: T, IDs: b.IDs[lo*T : hi*T]}
+	if b.TypeIDs != nil {
+		r.TypeIDs = b.TypeIDs[lo*T : hi*T]
+	}
+	if b.Mask != nil {
+		r.Mask = b.Mask[lo*T : hi*T]
+	}
+	return r
+}
+
+// Repeat returns b stacked k times (B·k sequences).
+func (b Batch) Repeat(k int) Batch {
+	r := Batch{B: b.B * k, T: b.T}
+	for i := 0; i < k; i++ {
+		r.IDs = append(r.IDs, b.IDs...)
+		if b.TypeIDs != nil {
+			r.TypeIDs = append(r.TypeIDs, b.TypeIDs...)
+		}
+		if b.Mask != nil {
+			r.Mask = append(r.Mask, b.Mask...)
+		}
+	}
+	return r
+}
+
 // Validate checks ids against the model so that lookups cannot go out of range.
 func (m *Model) Validate(b Batch) error {
 	c := m.Cfg
