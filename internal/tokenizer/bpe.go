@@ -109,48 +109,6 @@ func bpeLess(a, b bpeItem) bool {
 	return a.pos < b.pos
 }
 
-// bpeHeap is a plain binary min-heap of merge candidates.
-type bpeHeap []bpeItem
-
-func (h *bpeHeap) push(it bpeItem) {
-	*h = append(*h, it)
-	q := *h
-	i := len(q) - 1
-	for i > 0 {
-		p := (i - 1) / 2
-		if !bpeLess(q[i], q[p]) {
-			break
-		}
-		q[i], q[p] = q[p], q[i]
-		i = p
-	}
-}
-
-func (h *bpeHeap) pop() bpeItem {
-	q := *h
-	top := q[0]
-	last := len(q) - 1
-	q[0] = q[last]
-	q = q[:last]
-	i := 0
-	for {
-		l, r, m := 2*i+1, 2*i+2, i
-		if l < len(q) && bpeLess(q[l], q[m]) {
-			m = l
-		}
-		if r < len(q) && bpeLess(q[r], q[m]) {
-			m = r
-		}
-		if m == i {
-			break
-		}
-		q[i], q[m] = q[m], q[i]
-		i = m
-	}
-	*h = q
-	return top
-}
-
 // mergeWord is HF's BPE::merge_word followed by Word::merge_all (no dropout).
 func (m *bpe) mergeWord(word string) []int32 {
 	syms := make([]bpeSymbol, 0, len(word))
@@ -197,13 +155,13 @@ func (m *bpe) mergeWord(word string) []int32 {
 		add(m.unkID)
 	}
 
-	var h bpeHeap
+	h := minHeap[bpeItem]{less: bpeLess}
 	for i := 0; i+1 < len(syms); i++ {
 		if mg, ok := m.merges[pairKey(syms[i].id, syms[i+1].id)]; ok {
 			h.push(bpeItem{rank: mg.rank, pos: int32(i), newID: mg.newID})
 		}
 	}
-	for len(h) > 0 {
+	for h.len() > 0 {
 		top := h.pop()
 		cur := &syms[top.pos]
 		if cur.gone || cur.next < 0 {

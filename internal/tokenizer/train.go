@@ -129,7 +129,7 @@ func TrainWordPieceWith(texts iter.Seq[string], vocabSize int, lowercase bool, o
 			pairWhere[k][int32(wi)] = struct{}{}
 		}
 	}
-	var q trainHeap
+	q := minHeap[trainItem]{less: trainBefore}
 	for k, c := range pairCount {
 		if c > 0 {
 			q.push(trainItem{pair: k, count: c})
@@ -137,7 +137,7 @@ func TrainWordPieceWith(texts iter.Seq[string], vocabSize int, lowercase bool, o
 	}
 
 	// 5. Merge the most frequent pair (ties: smallest ids) until the vocabulary is full.
-	for len(idToTok) < vocabSize && len(q) > 0 {
+	for len(idToTok) < vocabSize && q.len() > 0 {
 		top := q.pop()
 		if cur := pairCount[top.pair]; top.count != cur {
 			if cur > 0 {
@@ -243,43 +243,4 @@ func trainBefore(x, y trainItem) bool {
 		return x.count > y.count
 	}
 	return x.pair < y.pair
-}
-
-type trainHeap []trainItem
-
-func (h *trainHeap) push(it trainItem) {
-	*h = append(*h, it)
-	q := *h
-	for i := len(q) - 1; i > 0; {
-		p := (i - 1) / 2
-		if !trainBefore(q[i], q[p]) {
-			break
-		}
-		q[i], q[p] = q[p], q[i]
-		i = p
-	}
-}
-
-func (h *trainHeap) pop() trainItem {
-	q := *h
-	top := q[0]
-	last := len(q) - 1
-	q[0] = q[last]
-	q = q[:last]
-	for i := 0; ; {
-		l, r, m := 2*i+1, 2*i+2, i
-		if l < len(q) && trainBefore(q[l], q[m]) {
-			m = l
-		}
-		if r < len(q) && trainBefore(q[r], q[m]) {
-			m = r
-		}
-		if m == i {
-			break
-		}
-		q[i], q[m] = q[m], q[i]
-		i = m
-	}
-	*h = q
-	return top
 }
