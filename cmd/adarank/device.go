@@ -10,27 +10,23 @@ import (
 )
 
 const deviceUsage = "compute device: cpu, cuda, cuda:N (GPU N) or auto (the GPU when one is usable, else the CPU)"
-const precisionUsage = "GPU matrix-product precision: fp32, or tf32 (tensor cores, about 1e-3 relative error)"
+const precisionUsage = "GPU matrix-product precision: fp32, tf32 (tensor cores, about 1e-3 relative error) or bf16 (bf16 tensor cores, fp32 accumulation, storage and master weights)"
 
 // openDevice opens the device a --device / --precision pair names. It
 // returns nil for the CPU. "auto" falls back to the CPU (with a note on
 // stderr) when no GPU is usable; "cuda" fails with one clear line.
 func openDevice(spec, precision string) (*cuda.Device, error) {
-	tf32 := false
 	switch precision {
-	case "fp32", "":
-	case "tf32":
-		tf32 = true
-	case "bf16":
-		return nil, fmt.Errorf("--precision bf16 is not implemented yet (use fp32 or tf32)")
+	case "fp32", "", "tf32", "bf16":
 	default:
-		return nil, fmt.Errorf("unknown --precision %q (want fp32 or tf32)", precision)
+		return nil, fmt.Errorf("unknown --precision %q (want fp32, tf32 or bf16)", precision)
 	}
+	lowered := precision == "tf32" || precision == "bf16"
 	ordinal := 0
 	switch {
 	case spec == "cpu" || spec == "":
-		if tf32 {
-			return nil, fmt.Errorf("--precision tf32 needs --device cuda")
+		if lowered {
+			return nil, fmt.Errorf("--precision %s needs --device cuda", precision)
 		}
 		return nil, nil
 	case spec == "auto":
@@ -52,7 +48,7 @@ func openDevice(spec, precision string) (*cuda.Device, error) {
 		}
 		return nil, fmt.Errorf("--device %s: %w", spec, err)
 	}
-	if err := d.SetTF32(tf32); err != nil {
+	if err := d.SetPrecision(precision); err != nil {
 		d.Close()
 		return nil, err
 	}
@@ -64,9 +60,5 @@ func deviceName(d *cuda.Device) string {
 	if d == nil {
 		return ""
 	}
-	p := "fp32"
-	if d.TF32() {
-		p = "tf32"
-	}
-	return fmt.Sprintf("cuda:%d %s (%s)", d.Ordinal, d.Name, p)
+	return fmt.Sprintf("cuda:%d %s (%s)", d.Ordinal, d.Name, d.Precision())
 }

@@ -74,6 +74,8 @@ func pretrainMain(args []string) error {
 	evalEvery := fs.Int("eval-every", 500, "held-out evaluation interval in steps")
 	dtype := fs.String("dtype", "F32", "storage type of the exported weights: F32, BF16 or F16")
 	initDir := fs.String("init", "", "start from the weights of this model folder instead of random initialisation")
+	device := fs.String("device", "cpu", deviceUsage)
+	precision := fs.String("precision", "fp32", precisionUsage)
 	evalOnly := fs.Bool("eval-only", false, "only measure held-out MLM loss and accuracy (with --init) and exit")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -118,10 +120,20 @@ func pretrainMain(args []string) error {
 		Batch: *batch, Steps: *steps, Warmup: *warmup, LR: *lr, Seed: *seed, MaxTokens: *maxTokens,
 		MaxTime: time.Duration(*maxMin * float64(time.Minute)), SaveEvery: time.Duration(*saveMin * float64(time.Minute)),
 		EvalEvery: *evalEvery, Out: *out, Log: os.Stderr}
+	dev, err := openDevice(*device, *precision)
+	if err != nil {
+		return err
+	}
+	if dev != nil {
+		defer dev.Close()
+		o.GPU = dev
+		fmt.Fprintf(os.Stderr, "pretraining on %s\n", deviceName(dev))
+	}
 	tr, err := pretrain.New(m, tok, o)
 	if err != nil {
 		return err
 	}
+	defer tr.Close()
 	if *evalOnly {
 		ev, err := tr.Evaluate()
 		if err != nil {

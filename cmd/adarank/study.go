@@ -11,6 +11,7 @@ import (
 
 	"github.com/adarank/adarank/internal/adarank"
 	"github.com/adarank/adarank/internal/gpu"
+	"github.com/adarank/adarank/internal/lora"
 	"github.com/adarank/adarank/internal/model"
 	"github.com/adarank/adarank/internal/study"
 	"github.com/adarank/adarank/internal/train"
@@ -36,7 +37,7 @@ func studyMain(args []string, stdout, stderr io.Writer) error {
 	only := fs.String("only", "", "run only the cells matching: comma list of KEY=V1|V2 (model, task, setting, modules, r, seed, source) or globs on the cell id")
 	maxCells := fs.Int("max-cells", 0, "train at most this many cells, then stop (0: all; rerun to continue)")
 	noReport := fs.Bool("no-report", false, "do not write results.json/results.md at the end")
-	device := fs.String("device", "cpu", "device of the importance sweeps: cpu, cuda, cuda:N or auto (training runs on the CPU: GPU training is not implemented yet)")
+	device := fs.String("device", "cpu", "device of the importance sweeps and of the encoder in training: cpu, cuda, cuda:N or auto")
 	precision := fs.String("precision", "fp32", precisionUsage)
 	quiet := fs.Bool("quiet", false, "no progress bar")
 	fs.Usage = func() {
@@ -77,7 +78,14 @@ func studyMain(args []string, stdout, stderr io.Writer) error {
 			o.Sweep = func(m *model.Model, b model.Batch, so adarank.SweepOptions) ([]adarank.Importance, error) {
 				return gpu.Sweep(dev, m, b, so)
 			}
-			fmt.Fprintf(stderr, "importance sweeps on %s; training on the CPU\n", o.Device)
+			o.Encoder = func(m *model.Model, a *lora.Adapter, maxB, T int) (train.Encoder, func(), error) {
+				enc, err := gpu.NewLoRAEncoder(dev, m, a.Ad, a.Bias, maxB, T)
+				if err != nil {
+					return nil, nil, err
+				}
+				return enc, enc.Free, nil
+			}
+			fmt.Fprintf(stderr, "importance sweeps and training encoder on %s\n", o.Device)
 		}
 		var bar *progressbar.ProgressBar
 		cur := ""

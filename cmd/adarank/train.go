@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/adarank/adarank/internal/data"
+	"github.com/adarank/adarank/internal/gpu"
 	"github.com/adarank/adarank/internal/hf"
 	"github.com/adarank/adarank/internal/lora"
 	"github.com/adarank/adarank/internal/model"
@@ -137,6 +138,8 @@ func trainMain(args []string, stdout, stderr io.Writer) error {
 	evalBatch := fs.Int("eval-batch", 0, "examples per evaluation batch (0: --batch)")
 	out := fs.String("out", "", "output folder (adapter, last/, checkpoint/, metrics.jsonl, summary.json; required)")
 	resume := fs.Bool("resume", false, "continue the run in --out from its checkpoint (same flags)")
+	device := fs.String("device", "cpu", deviceUsage+" (the encoder's forward and backward; head and optimizer stay on the CPU)")
+	precision := fs.String("precision", "fp32", precisionUsage)
 	preset := fs.String("preset", "", "reference: the AdaRank reference code's settings (faithful LoRA, paper head, summed loss, staircase lr 1e-3, batch 256, max-len 512 padded, no mask) for flags not given")
 	quiet := fs.Bool("quiet", false, "no progress bar")
 	fs.Usage = func() {
@@ -248,6 +251,22 @@ func trainMain(args []string, stdout, stderr io.Writer) error {
 	o.Progress = func(p train.Progress) {
 		bar.Describe(fmt.Sprintf("loss %.4f  lr %.2e  %.1f ex/s", p.Loss, p.LR, p.ExamplesPerSec))
 		bar.Set(p.Step)
+	}
+	dev, err := openDevice(*device, *precision)
+	if err != nil {
+		return err
+	}
+	if dev != nil {
+		defer dev.Close()
+		maxB := max(*batch, *evalBatch)
+		enc, err := gpu.NewLoRAEncoder(dev, m, a.Ad, a.Bias, maxB, o.Shape.MaxLen)
+		if err != nil {
+			return err
+		}
+		defer enc.Free()
+		o.Encoder = enc
+		o.Info.Notes = append(o.Info.Notes, "encoder on "+deviceName(dev))
+		fmt.Fprintf(stderr, "encoder on %s; head and optimizer on the CPU\n", deviceName(dev))
 	}
 	res, err := train.Train(m, a, d, o)
 	bar.Finish()

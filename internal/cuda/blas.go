@@ -11,6 +11,10 @@ const (
 	cublasOpT            = 1
 	cublasDefaultMath    = 0
 	cublasTF32TensorMath = 3
+
+	cudaR32F                 = 0  // cudaDataType CUDA_R_32F
+	cublasCompute32FFast16BF = 75 // cublasComputeType_t CUBLAS_COMPUTE_32F_FAST_16BF
+	cublasGemmDefault        = -1 // cublasGemmAlgo_t CUBLAS_GEMM_DEFAULT
 )
 
 // ColGemm is one column-major cuBLAS SGEMM call:
@@ -91,6 +95,42 @@ func (d *Device) SetTF32(on bool) error {
 // TF32 reports whether TF32 math is on.
 func (d *Device) TF32() bool { return d.tf32 }
 
+// Precisions are the GEMM precisions SetPrecision accepts.
+var Precisions = []string{"fp32", "tf32", "bf16"}
+
+// SetPrecision selects the GEMM precision: fp32 (exact SGEMM), tf32 (TF32
+// tensor cores) or bf16 (bf16 tensor cores: inputs rounded to bf16, fp32
+// accumulation and fp32 storage, through cublasGemmEx with
+// CUBLAS_COMPUTE_32F_FAST_16BF). Buffers stay float32 in every mode.
+func (d *Device) SetPrecision(p string) error {
+	switch p {
+	case "fp32", "":
+		d.bf16 = false
+		return d.SetTF32(false)
+	case "tf32":
+		d.bf16 = false
+		return d.SetTF32(true)
+	case "bf16":
+		if err := d.SetTF32(false); err != nil {
+			return err
+		}
+		d.bf16 = true
+		return nil
+	}
+	return fmt.Errorf("cuda: unknown precision %q (want fp32, tf32 or bf16)", p)
+}
+
+// Precision is the current GEMM precision.
+func (d *Device) Precision() string {
+	switch {
+	case d.bf16:
+		return "bf16"
+	case d.tf32:
+		return "tf32"
+	}
+	return "fp32"
+}
+
 // Gemm queues the row-major C[M×N] = alpha·op(A)·op(B) + beta·C.
 func (d *Device) Gemm(tA, tB bool, M, N, K int, alpha float32, A DevPtr, lda int, B DevPtr, ldb int, beta float32, C DevPtr, ldc int) error {
 	if err := checkRowMajor(tA, tB, M, N, K, lda, ldb, ldc); err != nil {
@@ -102,6 +142,15 @@ func (d *Device) Gemm(tA, tB bool, M, N, K int, alpha float32, A DevPtr, lda int
 	g := RowMajorGemm(tA, tB, M, N, K, A, lda, B, ldb, C, ldc)
 	defer d.Bind()()
 	d.alpha, d.beta = alpha, beta
+	if d.bf16 {
+		r := call(d.l.blas.cublasGemmEx, d.blas, op(g.TransA), op(g.TransB), uintptr(g.M), uintptr(g.N), uintptr(g.K),
+			uintptr(unsafe.Pointer(&d.alpha)), uintptr(g.A), cudaR32F, uintptr(g.LDA), uintptr(g.B), cudaR32F, uintptr(g.LDB),
+			uintptr(unsafe.Pointer(&d.beta)), uintptr(g.C), cudaR32F, uintptr(g.LDC), cublasCompute32FFast16BF, gemmDefault())
+		if err := blasErr("cublasGemmEx", r); err != nil {
+			return fmt.Errorf("cuda: gemm %d×%d×%d: %w", M, N, K, err)
+		}
+		return d.afterBlas("gemm")
+	}
 	r := call(d.l.blas.cublasSgemm, d.blas, op(g.TransA), op(g.TransB), uintptr(g.M), uintptr(g.N), uintptr(g.K),
 		uintptr(unsafe.Pointer(&d.alpha)), uintptr(g.A), uintptr(g.LDA), uintptr(g.B), uintptr(g.LDB),
 		uintptr(unsafe.Pointer(&d.beta)), uintptr(g.C), uintptr(g.LDC))
@@ -124,6 +173,16 @@ func (d *Device) GemmStridedBatched(tA, tB bool, M, N, K int, alpha float32, A D
 	g := RowMajorGemmStrided(tA, tB, M, N, K, A, lda, strideA, B, ldb, strideB, C, ldc, strideC)
 	defer d.Bind()()
 	d.alpha, d.beta = alpha, beta
+	if d.bf16 {
+		r := call(d.l.blas.cublasGemmStridedBatchedEx, d.blas, op(g.TransA), op(g.TransB), uintptr(g.M), uintptr(g.N), uintptr(g.K),
+			uintptr(unsafe.Pointer(&d.alpha)), uintptr(g.A), cudaR32F, uintptr(g.LDA), uintptr(g.StrideA), uintptr(g.B), cudaR32F, uintptr(g.LDB), uintptr(g.StrideB),
+			uintptr(unsafe.Pointer(&d.beta)), uintptr(g.C), cudaR32F, uintptr(g.LDC), uintptr(g.StrideC), uintptr(batch),
+			cublasCompute32FFast16BF, gemmDefault())
+		if err := blasErr("cublasGemmStridedBatchedEx", r); err != nil {
+			return fmt.Errorf("cuda: batched gemm %d×(%d×%d×%d): %w", batch, M, N, K, err)
+		}
+		return d.afterBlas("batched gemm")
+	}
 	r := call(d.l.blas.cublasSgemmStridedBatched, d.blas, op(g.TransA), op(g.TransB), uintptr(g.M), uintptr(g.N), uintptr(g.K),
 		uintptr(unsafe.Pointer(&d.alpha)), uintptr(g.A), uintptr(g.LDA), uintptr(g.StrideA), uintptr(g.B), uintptr(g.LDB), uintptr(g.StrideB),
 		uintptr(unsafe.Pointer(&d.beta)), uintptr(g.C), uintptr(g.LDC), uintptr(g.StrideC), uintptr(batch))
@@ -141,4 +200,10 @@ func (d *Device) afterBlas(what string) error {
 		return fmt.Errorf("cuda: %s: %w", what, err)
 	}
 	return nil
+}
+
+// gemmDefault is CUBLAS_GEMM_DEFAULT (-1) as a C int argument.
+func gemmDefault() uintptr {
+	v := int32(cublasGemmDefault)
+	return uintptr(uint32(v))
 }

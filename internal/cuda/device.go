@@ -30,7 +30,8 @@ type Device struct {
 	ctx     uintptr
 	blas    uintptr
 	tf32    bool
-	depth   int // Bind nesting on the locked thread
+	bf16    bool // GEMMs through cublasGemmEx with bf16 tensor-core compute
+	depth   int  // Bind nesting on the locked thread
 	closed  bool
 	live    map[DevPtr]*Buffer
 	modules map[string]*Module // by source hash

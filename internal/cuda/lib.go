@@ -41,6 +41,7 @@ type nvrtcFns struct {
 type cublasFns struct {
 	cublasCreate, cublasDestroy, cublasSetStream, cublasSetMathMode uintptr
 	cublasSgemm, cublasSgemmStridedBatched, cublasGetVersion        uintptr
+	cublasGemmEx, cublasGemmStridedBatchedEx                        uintptr
 }
 
 // libs holds the three opened libraries. They are opened once per process
@@ -154,6 +155,7 @@ func openLibs() (*libs, error) {
 		&b.cublasCreate: "cublasCreate_v2", &b.cublasDestroy: "cublasDestroy_v2", &b.cublasSetStream: "cublasSetStream_v2",
 		&b.cublasSetMathMode: "cublasSetMathMode", &b.cublasSgemm: "cublasSgemm_v2",
 		&b.cublasSgemmStridedBatched: "cublasSgemmStridedBatched", &b.cublasGetVersion: "cublasGetVersion_v2",
+		&b.cublasGemmEx: "cublasGemmEx", &b.cublasGemmStridedBatchedEx: "cublasGemmStridedBatchedEx",
 	}); err != nil {
 		return nil, err
 	}

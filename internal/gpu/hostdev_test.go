@@ -171,7 +171,7 @@ func (h *hostDev) Launch(f *cuda.Function, grid, block cuda.Dim3, shmem int, arg
 	case "absdiff_sum":
 		h.absdiffSum(p(0), p(1), p(2), n(3))
 	default:
-		return fmt.Errorf("hostDev: no Go twin for kernel %s", f.Sig.Name)
+		return h.launchTrain(f.Sig.Name, grid, block, shmem, slots)
 	}
 	return nil
 }

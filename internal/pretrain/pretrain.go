@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/adarank/adarank/internal/cuda"
+	"github.com/adarank/adarank/internal/gpu"
 	"github.com/adarank/adarank/internal/hf"
 	"github.com/adarank/adarank/internal/model"
 	"github.com/adarank/adarank/internal/nn"
@@ -42,6 +44,8 @@ type Options struct {
 	StopAfter   int           // stop (after a checkpoint) at this step; 0 = run to Steps
 	Out         string
 	Log         io.Writer
+	// GPU runs the steps on this device (forward, backward, AdamW); nil = CPU.
+	GPU *cuda.Device `json:"-"`
 }
 
 // Defaults fills unset options.
@@ -117,6 +121,8 @@ type Trainer struct {
 	special map[int32]bool
 	mask    int32
 	decay   [][2]int // [lo,hi) ranges of P.Data that get weight decay
+	gm      *gpu.Model
+	gt      *gpu.Trainer // GPU steps (nil: CPU)
 }
 
 // New prepares data and state; it resumes from out/checkpoint when present.
@@ -169,7 +175,44 @@ func New(m *model.Model, tok *tokenizer.Tokenizer, o Options) (*Trainer, error) 
 	if err := t.resume(); err != nil {
 		return nil, err
 	}
+	if o.GPU != nil {
+		if err := t.setupGPU(o.GPU); err != nil {
+			return nil, err
+		}
+	}
 	return t, nil
+}
+
+// setupGPU uploads the (possibly resumed) weights and Adam moments.
+func (t *Trainer) setupGPU(d *cuda.Device) error {
+	g, err := gpu.Upload(d, t.M)
+	if err != nil {
+		return err
+	}
+	B, T := t.O.Batch, t.O.SeqLen
+	// Masked rows per batch are about MaskProb·B·T; larger batches of rows run in chunks.
+	rows := min(B*T, int(2*t.O.MaskProb*float64(B*T))+64)
+	tr, err := g.NewTrainer(gpu.TrainConfig{MaxB: B, T: T, Full: true, MaxRows: rows})
+	if err != nil {
+		g.Free()
+		return err
+	}
+	if err := tr.LoadState(t.mBuf, t.vBuf); err != nil {
+		tr.Free()
+		g.Free()
+		return err
+	}
+	t.gm, t.gt = g, tr
+	return nil
+}
+
+// Close releases GPU memory (a no-op on the CPU).
+func (t *Trainer) Close() {
+	if t.gt != nil {
+		t.gt.Free()
+		t.gm.Free()
+		t.gt, t.gm = nil, nil
+	}
 }
 
 func configHash(c model.Config) string {
@@ -349,6 +392,17 @@ func (t *Trainer) mlmStep(ids, rows, labels []int32, B int, train bool, rng *ran
 	m := t.M
 	T := t.O.SeqLen
 	b := model.Batch{B: B, T: T, IDs: ids}
+	if t.gt != nil {
+		var seed uint64
+		if train {
+			seed = rng.Uint64()
+		}
+		if err := t.gt.Forward(b, train, seed); err != nil {
+			return 0, 0, err
+		}
+		r, err := t.gt.MLM(rows, labels, 1/float32(len(rows)), g != nil)
+		return r.Loss, r.Correct, err
+	}
 	ws := m.NewWorkspace(B, T, g != nil, nil)
 	opt := model.FwdOpts{Train: train, RNG: rng}
 	m.Encode(ws, b, nil, opt)
@@ -430,7 +484,9 @@ func (t *Trainer) Run() (*State, error) {
 		}
 		rng := rand.New(rand.NewPCG(o.Seed, uint64(step)+1<<32))
 		ids, rows, labels := t.maskBatch(seqs, rng)
-		clear(t.grads.Data)
+		if t.gt == nil {
+			clear(t.grads.Data)
+		}
 		sum, correct, err := t.mlmStep(ids, rows, labels, o.Batch, true, rng, t.grads)
 		if err != nil {
 			return nil, err
@@ -439,11 +495,25 @@ func (t *Trainer) Run() (*State, error) {
 		if math.IsNaN(loss) || math.IsInf(loss, 0) {
 			return nil, fmt.Errorf("loss is %v at step %d; the last good checkpoint is in %s", loss, step, filepath.Join(o.Out, "checkpoint"))
 		}
-		gnorm := optim.ClipByGlobalNorm(o.ClipNorm, t.grads.Data)
 		lr := optim.Schedule{Kind: optim.Linear, LR: o.LR, Warmup: o.Warmup, Total: o.Steps}.At(step)
-		t.opt.Step = step
-		t.opt.Begin()
-		t.update(lr)
+		var gnorm float64
+		if t.gt != nil {
+			if gnorm, err = t.gt.GradNorm(); err != nil {
+				return nil, err
+			}
+			if err := t.gt.AdamWStep(step+1, lr, t.opt.Beta1, t.opt.Beta2, t.opt.Eps, o.WeightDecay,
+				gpu.ClipScale(o.ClipNorm, gnorm), t.decay); err != nil {
+				return nil, err
+			}
+			if err := t.gt.ZeroGrads(); err != nil {
+				return nil, err
+			}
+		} else {
+			gnorm = optim.ClipByGlobalNorm(o.ClipNorm, t.grads.Data)
+			t.opt.Step = step
+			t.opt.Begin()
+			t.update(lr)
+		}
 		t.st.Step++
 		t.st.TokensSeen += int64(o.Batch * o.SeqLen)
 		t.st.LastLoss = loss
@@ -503,6 +573,11 @@ func (t *Trainer) ckptDir() string { return filepath.Join(t.O.Out, "checkpoint")
 
 // save writes params, Adam moments and state atomically.
 func (t *Trainer) save() error {
+	if t.gt != nil {
+		if err := t.gt.SyncParams(t.mBuf, t.vBuf); err != nil {
+			return err
+		}
+	}
 	dir := t.ckptDir()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err

@@ -43,7 +43,10 @@ type Options struct {
 	MaxCells int       // train at most this many cells in this call (0: all)
 	Log      io.Writer // progress lines (nil: none)
 	Sweep    SweepFunc // nil: adarank.Sweep (CPU)
-	Device   string    // the sweep's device for the record ("": CPU); training runs on the CPU
+	Device   string    // the sweep's (and training's) device for the record ("": CPU)
+	// Encoder, if set, makes the encoder backend of each cell's training
+	// (the GPU); it returns a release function. nil: the CPU engine.
+	Encoder func(m *model.Model, a *lora.Adapter, maxB, T int) (train.Encoder, func(), error)
 	// Progress, if set, is called after every update of the running cell.
 	Progress func(cell string, p train.Progress)
 
@@ -676,6 +679,19 @@ func (r *runner) runCell(c *Cell, e *IndexEntry, pos, total int) (bool, error) {
 	}
 	fmt.Fprintf(r.log, "[%d/%d] %s: %s (%d updates, rank sum %d, %d LoRA parameters)\n", pos, total, c.ID, verb,
 		s.Steps, spec.RankSum, spec.LoRAParams)
+	if r.o.Encoder != nil {
+		eb := s.EvalBatch
+		if eb == 0 {
+			eb = s.Batch
+		}
+		enc, release, err := r.o.Encoder(m, a, max(s.Batch, eb), spec.MaxLen)
+		if err != nil {
+			lm.reset()
+			return resume, err
+		}
+		defer release()
+		to.Encoder = enc
+	}
 	res, err := train.Train(m, a, d, to)
 	lm.reset() // trained biases alias the model's
 	if err != nil {

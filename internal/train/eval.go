@@ -130,6 +130,7 @@ type Evaluator struct {
 	A     *lora.Adapter
 	Shape Shape
 	Batch int
+	Enc   Encoder // nil: the CPU engine
 	ws    wsCache
 	bt    batcher
 }
@@ -171,6 +172,14 @@ func (e *Evaluator) Logits(ex []Example) ([]float32, error) {
 		b, _ := e.bt.make(ptrs)
 		if err := e.M.Validate(b); err != nil {
 			return nil, fmt.Errorf("examples %d..%d: %w", lo, lo+len(ptrs)-1, err)
+		}
+		if e.Enc != nil {
+			x, err := e.Enc.Encode(b, e.A.Head.UsesPooler(), false, 0)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, e.A.Head.Forward(x, b.B, false, 0, nil).Logits...)
+			continue
 		}
 		ws := e.ws.get(e.M, e.A.Ad, b.B, b.T)
 		out = append(out, Logits(e.M, e.A, ws, b)...)

@@ -66,6 +66,22 @@ type Options struct {
 	Info              RunInfo // model and data description for summary.json
 	ModelHash         string  // sha256 of the base weights (computed when empty)
 	StopAfter         int     // tests: return ErrStopped after this many updates in this call, as if killed (0: never)
+	// Encoder runs the encoder (forward and backward) elsewhere, e.g. on a
+	// GPU; nil = the CPU engine. The head and the optimizer stay on the host.
+	Encoder Encoder
+}
+
+// Encoder runs the encoder part of training and evaluation outside the CPU
+// engine. Implementations read the adapters' (and trained biases') current
+// host values at every Encode.
+type Encoder interface {
+	// Encode runs the encoder with the adapters on b and returns the head
+	// input [B,H]: the pooler output when pooled, else the CLS states. With
+	// train, dropout is on, its masks drawn from seed.
+	Encode(b model.Batch, pooled, train bool, seed uint64) ([]float32, error)
+	// Backward propagates dX, the gradient on the last Encode's output, and
+	// adds the adapter and bias gradients into g.
+	Backward(dX []float32, pooled bool, g model.Grads) error
 }
 
 // RunInfo describes the run for summary.json.
@@ -296,6 +312,7 @@ func Train(m *model.Model, a *lora.Adapter, d *Data, o Options) (*Result, error)
 	if r.ev, err = NewEvaluator(m, a, o.Shape, o.EvalBatch); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
+	r.ev.Enc = o.Encoder
 	r.setupParams()
 	settings := r.settings()
 	ckpt := filepath.Join(o.OutDir, checkpointDir, checkpointFile)
@@ -435,7 +452,11 @@ func (r *runner) loop() error {
 		lr := o.Schedule.At(r.st.Step)
 		var loss float64
 		for k := 0; k < o.Accum; k++ {
-			loss += r.microStep(r.nextBatch(), scale)
+			l, err := r.microStep(r.nextBatch(), scale)
+			if err != nil {
+				return err
+			}
+			loss += l
 		}
 		if math.IsNaN(loss) || math.IsInf(loss, 0) {
 			return r.nanError(fmt.Sprintf("loss is %v", loss))
@@ -501,17 +522,26 @@ func (r *runner) nanError(what string) error {
 
 // microStep runs forward and backward on one micro-batch, adding gradients
 // scaled by `scale`; it returns the summed loss of its examples.
-func (r *runner) microStep(ex []*Example, scale float32) float64 {
+func (r *runner) microStep(ex []*Example, scale float32) (float64, error) {
 	m, a := r.m, r.a
 	b, labels := r.bt.make(ex)
-	ws := r.ws.get(m, a.Ad, b.B, b.T)
+	pooled := a.Head.UsesPooler()
+	var ws *model.Workspace
 	opt := model.FwdOpts{Train: true, RNG: r.dropRNG}
-	m.Encode(ws, b, a.Ad, opt)
 	var x []float32
-	if a.Head.UsesPooler() {
-		x = m.Pool(ws)
+	if enc := r.o.Encoder; enc != nil {
+		var err error
+		if x, err = enc.Encode(b, pooled, true, r.dropRNG.Uint64()); err != nil {
+			return 0, fmt.Errorf("train: %w", err)
+		}
 	} else {
-		x = m.CLS(ws)
+		ws = r.ws.get(m, a.Ad, b.B, b.T)
+		m.Encode(ws, b, a.Ad, opt)
+		if pooled {
+			x = m.Pool(ws)
+		} else {
+			x = m.CLS(ws)
+		}
 	}
 	acts := a.Head.Forward(x, b.B, true, r.o.HeadDropout, r.dropRNG)
 	C := a.Head.C
@@ -523,19 +553,25 @@ func (r *runner) microStep(ex []*Example, scale float32) float64 {
 		loss += float64(l)
 	}
 	if math.IsNaN(loss) || math.IsInf(loss, 0) {
-		return loss
+		return loss, nil
 	}
 	dLogits := make([]float32, b.B*C)
 	nn.CrossEntropyBackward(dLogits, probs, labels, b.B, C, scale)
 	dX := a.Head.Backward(acts, dLogits, r.gHead)
+	g := model.Grads{Adapters: r.gAd, Bias: r.gBias}
+	if enc := r.o.Encoder; enc != nil {
+		if err := enc.Backward(dX, pooled, g); err != nil {
+			return 0, fmt.Errorf("train: %w", err)
+		}
+		return loss, nil
+	}
 	H := m.Cfg.Hidden
 	if len(r.dHid) != b.B*b.T*H {
 		r.dHid = make([]float32, b.B*b.T*H)
 	} else {
 		clear(r.dHid)
 	}
-	g := model.Grads{Adapters: r.gAd, Bias: r.gBias}
-	if a.Head.UsesPooler() {
+	if pooled {
 		m.PoolBackward(ws, r.dHid, dX, g)
 	} else {
 		for s := 0; s < b.B; s++ {
@@ -543,7 +579,7 @@ func (r *runner) microStep(ex []*Example, scale float32) float64 {
 		}
 	}
 	m.Backward(ws, r.dHid, a.Ad, g, opt)
-	return loss
+	return loss, nil
 }
 
 // snapshotBest copies the current parameters as the best adapter.
@@ -673,7 +709,10 @@ func (s *Stepper) Step(ex []Example) (float64, error) {
 	if r.o.Loss == LossMean {
 		scale = 1 / float32(len(ex))
 	}
-	loss := r.microStep(ptrs, scale)
+	loss, err := r.microStep(ptrs, scale)
+	if err != nil {
+		return 0, err
+	}
 	if math.IsNaN(loss) || math.IsInf(loss, 0) {
 		return loss, fmt.Errorf("train: loss is %v at step %d", loss, r.st.Step+1)
 	}

@@ -170,7 +170,7 @@ func TestMicroStepGradients(t *testing.T) {
 			r.dropRNG = rand.New(rand.NewPCG(1, 1))
 			ex := []*Example{&r.d.Train[0], &r.d.Train[1], &r.d.Train[2]}
 			const scale = 0.5
-			loss0 := r.microStep(ex, scale)
+			loss0, _ := r.microStep(ex, scale)
 			dirs := make([][]float32, len(r.ps))
 			var analytic float64
 			for i, p := range r.ps {
@@ -191,7 +191,11 @@ func TestMicroStepGradients(t *testing.T) {
 				for _, p := range r.ps {
 					clear(p.g)
 				}
-				return r.microStep(ex, scale) * scale
+				l, err := r.microStep(ex, scale)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return l * scale
 			}
 			const h = 1e-3
 			move(h)

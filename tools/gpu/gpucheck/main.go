@@ -1,8 +1,10 @@
 // Command gpucheck runs on the GPU host (see tools/gpu/parity_and_bench.sh):
-// it checks the CUDA backend against the CPU engine (forward outputs and
-// sweep importances with the same noise) and times the AdaRank sweep on a
-// BERT-base-shaped model. Results go to stdout and, one JSON object per line,
-// to -json.
+// it checks the CUDA backend against the CPU engine (forward outputs, sweep
+// importances with the same noise, training gradients in fp32, tf32 and
+// bf16, and LoRA gradients against the PyTorch fixtures), times the AdaRank
+// sweep on a BERT-base-shaped model, and times a LoRA fine-tuning step and a
+// full (pretraining) step. Results go to stdout and, one JSON object per
+// line, to -json.
 package main
 
 import (
@@ -46,7 +48,24 @@ func main() {
 	bigProbes := flag.Int("big-probes", 256, "probes in the large timing case")
 	cpuTime := flag.Bool("cpu", true, "also time the CPU sweep (1 trial) on the 9-probe case")
 	skipParity := flag.Bool("skip-parity", false, "timings only")
+	loraRef := flag.String("lora-ref", "testdata/reference/lora", "PEFT fixture folders (adapter, base, PyTorch gradients)")
+	skipTrain := flag.Bool("skip-train", false, "skip every training check and timing")
+	trainParityOn := flag.Bool("train-parity", true, "training gradients: GPU vs CPU engine and vs the PyTorch fixtures")
+	trainBench := flag.Bool("train-bench", true, "time a LoRA fine-tuning step (BERT-base, 32x128, r=8 on query,value)")
+	pretrainBench := flag.Bool("pretrain-bench", true, "time a full-training MLM step (6x384 and BERT-base)")
+	trainSteps := flag.Int("train-steps", 20, "timed training steps per precision (after -train-warmup)")
+	trainWarmup := flag.Int("train-warmup", 3, "untimed training steps per precision")
+	trainPrecs := flag.String("train-precisions", "fp32,tf32,bf16", "GEMM precisions of the training checks and timings")
 	flag.Parse()
+	precs := parseList(*trainPrecs)
+	for _, p := range precs {
+		if p != "fp32" && p != "tf32" && p != "bf16" {
+			fatal(fmt.Errorf("-train-precisions: unknown precision %q (want fp32, tf32, bf16)", p))
+		}
+	}
+	if *trainSteps < 1 || *trainWarmup < 0 {
+		fatal(fmt.Errorf("-train-steps must be at least 1 and -train-warmup at least 0"))
+	}
 	if *jsonPath != "" {
 		f, err := os.Create(*jsonPath)
 		if err != nil {
@@ -68,8 +87,20 @@ func main() {
 	if !*skipParity {
 		forwardParity(d, *refDir)
 		sweepParity(d, *refDir)
+		if !*skipTrain && *trainParityOn {
+			trainParity(d, *refDir, *loraRef, precs)
+		}
 	}
 	timings(d, *smallTrials, *bigTrials, *bigProbes, *cpuTime)
+	if !*skipTrain && (*trainBench || *pretrainBench) {
+		peaks := gemmPeaks(d, precs)
+		if *trainBench {
+			loraStepBench(d, *trainSteps, *trainWarmup, precs, peaks)
+		}
+		if *pretrainBench {
+			pretrainStepBench(d, *trainSteps, *trainWarmup, precs, peaks)
+		}
+	}
 	if failed {
 		fmt.Println("gpucheck: SOME CHECKS FAILED")
 		os.Exit(1)

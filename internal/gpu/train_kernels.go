@@ -1,0 +1,316 @@
+package gpu
+
+// trainKernelSource holds the kernels of training (backward ops, dropout,
+// losses, AdamW). It is compiled together with kernelSource (whose helpers
+// it uses) only when a Trainer is made. Every kernel has a Go twin in
+// hostdev_test.go.
+//
+// Dropout masks are not stored: keep(i) is a hash of (seed, site, i), so
+// the backward pass regenerates the forward mask from the same arguments.
+// Gradient accumulations into parameters use atomicAdd, so GPU gradients
+// are equal to the CPU's to float32 rounding but not bit-reproducible.
+const trainKernelSource = `
+// drop_scale is 0 with probability p, else 1/(1-p), from a hash of
+// (seed, site, i) (splitmix64 finaliser).
+__device__ __forceinline__ float drop_scale(float p, long long seed, int site, long long i) {
+	unsigned long long x = (unsigned long long)seed ^ ((unsigned long long)(site + 1) * 0x9E3779B97F4A7C15ull)
+		^ ((unsigned long long)i * 0xD1B54A32D192ED03ull);
+	x ^= x >> 30; x *= 0xBF58476D1CE4E5B9ull;
+	x ^= x >> 27; x *= 0x94D049BB133111EBull;
+	x ^= x >> 31;
+	float u = (float)(x >> 40) * (1.0f / 16777216.0f);
+	return u < p ? 0.0f : 1.0f / (1.0f - p);
+}
+
+// dropout: out[i] = in[i] * drop_scale(i) (in place allowed); the backward
+// pass is the same call on the gradient.
+extern "C" __global__ void dropout(float* out, const float* in, long long n, float p, long long seed, int site) {
+	for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
+		out[i] = in[i] * drop_scale(p, seed, site, i);
+}
+
+// layernorm_save: o = LayerNorm(o) in place as layernorm_row, also storing
+// the row's mean and 1/std.
+__device__ void layernorm_save(float* o, float* mean, float* rstd, const float* g, const float* b, int H, float eps) {
+	double s = 0.0;
+	for (int c = threadIdx.x; c < H; c += blockDim.x) s += (double)o[c];
+	float m = (float)(block_sum(s) / (double)H);
+	double ss = 0.0;
+	for (int c = threadIdx.x; c < H; c += blockDim.x) {
+		double d = (double)(o[c] - m);
+		ss += d * d;
+	}
+	float rs = (float)(1.0 / sqrt(block_sum(ss) / (double)H + (double)eps));
+	if (threadIdx.x == 0) { *mean = m; *rstd = rs; }
+	for (int c = threadIdx.x; c < H; c += blockDim.x) o[c] = (o[c] - m) * rs * g[c] + b[c];
+}
+
+// embed_ln_train: one block per row: sum[r] = wte[ids] + wpe[pos] + tte[types];
+// out[r] = LayerNorm(sum[r]) with mean / rstd saved.
+extern "C" __global__ void embed_ln_train(float* out, float* sum, float* mean, float* rstd, const int* ids, const int* pos,
+		const int* types, const float* wte, const float* wpe, const float* tte, const float* g, const float* b, int H, float eps) {
+	long long r = blockIdx.x;
+	float* o = out + r * H;
+	float* sm = sum + r * H;
+	const float* w = wte + (long long)ids[r] * H;
+	const float* p = wpe + (long long)pos[r] * H;
+	const float* t = tte + (long long)types[r] * H;
+	for (int c = threadIdx.x; c < H; c += blockDim.x) {
+		float v = (w[c] + p[c]) + t[c];
+		sm[c] = v;
+		o[c] = v;
+	}
+	layernorm_save(o, mean + r, rstd + r, g, b, H, eps);
+}
+
+// res_ln_train: one block per row: sum[r] = res[r] + drop(x[r] + bias);
+// out[r] = LayerNorm(sum[r]) with mean / rstd saved (p = 0: no dropout).
+extern "C" __global__ void res_ln_train(float* out, float* sum, float* mean, float* rstd, const float* x, const float* bias,
+		const float* res, const float* g, const float* b, int H, float eps, float p, long long seed, int site) {
+	long long r = blockIdx.x;
+	float* o = out + r * H;
+	float* sm = sum + r * H;
+	const float* xr = x + r * H;
+	const float* rr = res + r * H;
+	for (int c = threadIdx.x; c < H; c += blockDim.x) {
+		float v = xr[c] + bias[c];
+		if (p > 0.0f) v *= drop_scale(p, seed, site, r * H + c);
+		v = rr[c] + v;
+		sm[c] = v;
+		o[c] = v;
+	}
+	layernorm_save(o, mean + r, rstd + r, g, b, H, eps);
+}
+
+// ln_fwd_save: one block per row: out[r] = LayerNorm(x[r]) with mean / rstd saved.
+extern "C" __global__ void ln_fwd_save(float* out, float* mean, float* rstd, const float* x, const float* g, const float* b,
+		int H, float eps) {
+	long long r = blockIdx.x;
+	float* o = out + r * H;
+	const float* xr = x + r * H;
+	for (int c = threadIdx.x; c < H; c += blockDim.x) o[c] = xr[c];
+	layernorm_save(o, mean + r, rstd + r, g, b, H, eps);
+}
+
+// ln_bwd: rows of LayerNorm backward with x the saved LayerNorm input:
+// dx = rstd·(dy·g − mean(dy·g) − x̂·mean(dy·g·x̂)) (overwritten);
+// dg += Σ dy·x̂, db += Σ dy (skipped when dg is null). Blocks stride over
+// rows, keep their dg / db partials in shared memory (2·H floats of dynamic
+// shared memory) and add them once.
+extern "C" __global__ void ln_bwd(float* dx, float* dg, float* db, const float* dy, const float* x, const float* mean,
+		const float* rstd, const float* g, int rows, int H) {
+	extern __shared__ float acc[];
+	for (int c = threadIdx.x; c < 2 * H; c += blockDim.x) acc[c] = 0.0f;
+	for (long long r = blockIdx.x; r < rows; r += gridDim.x) {
+		const float* dyr = dy + r * H;
+		const float* xr = x + r * H;
+		float m = mean[r], rs = rstd[r];
+		double s1 = 0.0, s2 = 0.0;
+		for (int c = threadIdx.x; c < H; c += blockDim.x) {
+			float xh = (xr[c] - m) * rs;
+			float d = dyr[c] * g[c];
+			s1 += (double)d;
+			s2 += (double)(d * xh);
+		}
+		float m1 = (float)(block_sum(s1) / (double)H);
+		float m2 = (float)(block_sum(s2) / (double)H);
+		float* dxr = dx + r * H;
+		for (int c = threadIdx.x; c < H; c += blockDim.x) {
+			float xh = (xr[c] - m) * rs;
+			float d = dyr[c] * g[c];
+			dxr[c] = rs * (d - m1 - xh * m2);
+			acc[c] += dyr[c] * xh;
+			acc[H + c] += dyr[c];
+		}
+	}
+	if (dg == 0) return;
+	for (int c = threadIdx.x; c < H; c += blockDim.x) {
+		atomicAdd(dg + c, acc[c]);
+		atomicAdd(db + c, acc[H + c]);
+	}
+}
+
+// bias_grad: db[j] += Σ_r dy[r, j]; blockIdx.y takes a slice of the rows.
+extern "C" __global__ void bias_grad(float* db, const float* dy, int rows, int N) {
+	int j = blockIdx.x * blockDim.x + threadIdx.x;
+	if (j >= N) return;
+	int per = (rows + gridDim.y - 1) / gridDim.y;
+	int lo = blockIdx.y * per, hi = min(rows, lo + per);
+	float s = 0.0f;
+	for (int r = lo; r < hi; r++) s += dy[(long long)r * N + j];
+	if (hi > lo) atomicAdd(db + j, s);
+}
+
+// bias_act_save: pre = x + bias; out = act(pre) over rows × N.
+extern "C" __global__ void bias_act_save(float* out, float* pre, const float* x, const float* bias, int rows, int N, int act) {
+	long long n = (long long)rows * N;
+	for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+		float v = x[i] + bias[(int)(i % N)];
+		pre[i] = v;
+		out[i] = activate(v, act);
+	}
+}
+
+// act_bwd: dx = dy · act'(x) with x the activation's input (overwritten);
+// for ACT_TANH, x is the activation's output y and act' = 1 − y².
+extern "C" __global__ void act_bwd(float* dx, const float* dy, const float* x, long long n, int act) {
+	for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+		float v = x[i], d;
+		switch (act) {
+		case ACT_GELU: {
+			float cdf = 0.5f * (1.0f + erff(v * 0.70710678118654752f));
+			float pdf = expf(-0.5f * v * v) * 0.39894228040143267794f;
+			d = cdf + v * pdf;
+			break;
+		}
+		case ACT_GELU_TANH: {
+			float u = 0.79788456080286535588f * (v + 0.044715f * v * v * v);
+			float t = tanhf(u);
+			float du = 0.79788456080286535588f * (1.0f + 3.0f * 0.044715f * v * v);
+			d = 0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * du;
+			break;
+		}
+		case ACT_RELU: d = v > 0.0f ? 1.0f : 0.0f; break;
+		case ACT_TANH: d = 1.0f - v * v; break;
+		default: d = 1.0f;
+		}
+		dx[i] = dy[i] * d;
+	}
+}
+
+// permute: x [B*T, nh*hs] -> out [B, nh, T, hs] (no bias).
+extern "C" __global__ void permute(float* out, const float* x, int B, int T, int nh, int hs) {
+	int C = nh * hs;
+	long long n = (long long)B * T * C;
+	for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+		long long row = i / C;
+		int col = (int)(i - row * C);
+		int h = col / hs, d = col - h * hs;
+		long long bb = row / T;
+		int t = (int)(row - bb * T);
+		out[((bb * nh + h) * T + t) * hs + d] = x[i];
+	}
+}
+
+// softmax_bwd: one warp per row of T: ds = p·(dp − Σ dp·p) (ds may alias dp).
+extern "C" __global__ void softmax_bwd(float* ds, const float* p, const float* dp, int rows, int T) {
+	long long row = (long long)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+	int lane = threadIdx.x & 31;
+	if (row >= rows) return;
+	const float* pr = p + row * T;
+	const float* dr = dp + row * T;
+	float s = 0.0f;
+	for (int j = lane; j < T; j += 32) s += pr[j] * dr[j];
+	for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+	float* o = ds + row * T;
+	for (int j = lane; j < T; j += 32) o[j] = pr[j] * (dr[j] - s);
+}
+
+// block_max_arg returns the block's largest v (first index on ties) to every thread.
+__device__ void block_max_arg(float* v, int* idx) {
+	__shared__ float pv[32];
+	__shared__ int pi[32];
+	int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+	float x = *v;
+	int k = *idx;
+	for (int o = 16; o > 0; o >>= 1) {
+		float y = __shfl_xor_sync(0xffffffffu, x, o);
+		int l = __shfl_xor_sync(0xffffffffu, k, o);
+		if (y > x || (y == x && l < k)) { x = y; k = l; }
+	}
+	__syncthreads();
+	if (lane == 0) { pv[warp] = x; pi[warp] = k; }
+	__syncthreads();
+	int nw = blockDim.x >> 5;
+	x = pv[0]; k = pi[0];
+	for (int w = 1; w < nw; w++) {
+		if (pv[w] > x || (pv[w] == x && pi[w] < k)) { x = pv[w]; k = pi[w]; }
+	}
+	*v = x; *idx = k;
+}
+
+// xent: one block per row of V logits, label lab[r]: loss[r] = logsumexp −
+// logit[label]; pred[r] = argmax (as a float); the logits are replaced by
+// their gradient scale·(softmax − onehot).
+extern "C" __global__ void xent(float* logits, float* loss, float* pred, const int* lab, int V, float scale) {
+	long long r = blockIdx.x;
+	float* x = logits + r * V;
+	float mx = NEG_INF;
+	int arg = 0x7fffffff;
+	for (int j = threadIdx.x; j < V; j += blockDim.x) {
+		if (x[j] > mx) { mx = x[j]; arg = j; }
+	}
+	block_max_arg(&mx, &arg);
+	double s = 0.0;
+	for (int j = threadIdx.x; j < V; j += blockDim.x) s += (double)expf(x[j] - mx);
+	s = block_sum(s);
+	int y = lab[r];
+	float lse = (float)log(s);
+	float xy = x[y];
+	__syncthreads();
+	if (threadIdx.x == 0) {
+		loss[r] = lse - (xy - mx);
+		pred[r] = (float)arg;
+	}
+	float inv = (float)(1.0 / s);
+	for (int j = threadIdx.x; j < V; j += blockDim.x) {
+		float p = expf(x[j] - mx) * inv;
+		x[j] = scale * (j == y ? p - 1.0f : p);
+	}
+}
+
+// gather_rows: out[i] = in[idx[i]] for n rows of H.
+extern "C" __global__ void gather_rows(float* out, const float* in, const int* idx, int n, int H) {
+	long long tot = (long long)n * H;
+	for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < tot; i += (long long)gridDim.x * blockDim.x) {
+		long long r = i / H;
+		int c = (int)(i - r * H);
+		out[i] = in[(long long)idx[r] * H + c];
+	}
+}
+
+// scatter_add_rows: dst[idx[i]] += src[i] for n rows of H (atomic: indices may repeat).
+extern "C" __global__ void scatter_add_rows(float* dst, const float* src, const int* idx, int n, int H) {
+	long long tot = (long long)n * H;
+	for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < tot; i += (long long)gridDim.x * blockDim.x) {
+		long long r = i / H;
+		int c = (int)(i - r * H);
+		atomicAdd(dst + (long long)idx[r] * H + c, src[i]);
+	}
+}
+
+// scatter_cls_add: dh[b*T] += dcls[b] (the first token of every sequence), rows of H.
+extern "C" __global__ void scatter_cls_add(float* dh, const float* dcls, int B, int T, int H) {
+	long long n = (long long)B * H;
+	for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+		long long bb = i / H;
+		int c = (int)(i - bb * H);
+		dh[bb * T * H + c] += dcls[i];
+	}
+}
+
+// sumsq: *slot += Σ x[i]² (double accumulation).
+extern "C" __global__ void sumsq(double* slot, const float* x, long long n) {
+	double s = 0.0;
+	for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
+		s += (double)x[i] * (double)x[i];
+	s = block_sum(s);
+	if (threadIdx.x == 0) atomicAdd(slot, s);
+}
+
+// adamw: one AdamW step as optim.AdamW.Update, on the gradient times gs
+// (the clipping factor): m = b1·m + (1−b1)·g; v = b2·v + (1−b2)·g²;
+// p = p·decay − step·m / (√v / sqrtbc2 + eps).
+extern "C" __global__ void adamw(float* p, const float* g, float* m, float* v, long long n, float gs, float b1, float b2,
+		float step, float sqrtbc2, float decay, float eps) {
+	for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+		float gi = g[i] * gs;
+		float mi = b1 * m[i] + (1.0f - b1) * gi;
+		float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
+		m[i] = mi;
+		v[i] = vi;
+		float denom = sqrtf(vi) / sqrtbc2 + eps;
+		p[i] = p[i] * decay - step * mi / denom;
+	}
+}
+`

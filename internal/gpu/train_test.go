@@ -1,0 +1,371 @@
+package gpu
+
+import (
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/adarank/adarank/internal/model"
+	"github.com/adarank/adarank/internal/nn"
+	"github.com/adarank/adarank/internal/optim"
+)
+
+func mlmModel(t *testing.T, act string) *model.Model {
+	t.Helper()
+	c := model.Config{Arch: "bert", Vocab: 50, Hidden: 16, Layers: 2, Heads: 4, Inter: 24, MaxPos: 20, TypeVocab: 2,
+		Act: act, Eps: 1e-12, HasPooler: true, HasMLM: true, HiddenDrop: 0.1, AttnDrop: 0.1}
+	m, err := model.NewRandom(c, 11, 0.3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(7, 7))
+	for i := range m.P.Data {
+		m.P.Data[i] += float32(rng.NormFloat64()) * 0.05
+	}
+	return m
+}
+
+func mlmTargets(b model.Batch, V int) (rows, labels []int32) {
+	for i := range b.IDs {
+		if b.Mask[i] != 0 && i%3 == 1 {
+			rows = append(rows, int32(i))
+			labels = append(labels, int32((i*7)%V))
+		}
+	}
+	return
+}
+
+// cpuMLM returns the summed MLM loss and the CPU gradients (scale 1/n) without dropout.
+func cpuMLM(m *model.Model, b model.Batch, rows, labels []int32) (float64, *model.Params) {
+	g := m.P.Like(m.Cfg)
+	ws := m.NewWorkspace(b.B, b.T, true, nil)
+	m.Encode(ws, b, nil, model.FwdOpts{})
+	a, err := m.MLMForward(ws, rows)
+	if err != nil {
+		panic(err)
+	}
+	n, V := len(rows), m.Cfg.Vocab
+	losses, probs := make([]float32, n), make([]float32, n*V)
+	nn.CrossEntropyForward(losses, probs, a.Logits, labels, n, V)
+	var sum float64
+	for _, l := range losses {
+		sum += float64(l)
+	}
+	dLogits := make([]float32, n*V)
+	nn.CrossEntropyBackward(dLogits, probs, labels, n, V, 1/float32(n))
+	dHidden := make([]float32, b.B*b.T*m.Cfg.Hidden)
+	m.MLMBackward(a, dLogits, dHidden, model.Grads{Base: g})
+	m.Backward(ws, dHidden, nil, model.Grads{Base: g}, model.FwdOpts{})
+	return sum, g
+}
+
+// Full training through the emulated GPU (masked-LM head, every weight,
+// tied decoder) gives the CPU engine's loss and gradients.
+func TestTrainerMLMGradsMatchCPU(t *testing.T) {
+	for _, act := range []string{"gelu", "gelu_new"} {
+		m := mlmModel(t, act)
+		b := testBatch(m, 3, 9, 4)
+		rows, labels := mlmTargets(b, m.Cfg.Vocab)
+		wantLoss, want := cpuMLM(m, b, rows, labels)
+		d := newHostDev()
+		g, err := upload(d, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr, err := g.NewTrainer(TrainConfig{MaxB: 4, T: 10, Full: true, MaxRows: 3}) // chunks of 3 rows
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tr.Forward(b, false, 1); err != nil {
+			t.Fatal(err)
+		}
+		res, err := tr.MLM(rows, labels, 1/float32(len(rows)), true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if math.Abs(res.Loss-wantLoss) > 1e-4*wantLoss {
+			t.Errorf("%s: loss %g, CPU %g", act, res.Loss, wantLoss)
+		}
+		got, err := tr.Grads()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var gmax float64
+		for _, v := range want.Data {
+			gmax = math.Max(gmax, math.Abs(float64(v)))
+		}
+		for _, nt := range want.Named(m.Cfg) {
+			off := offsetIn(want.Data, nt.Data)
+			e := relErr(got[off:off+len(nt.Data)], nt.Data)
+			if strings.HasSuffix(nt.Name, "key.bias") {
+				// Exactly zero in exact arithmetic (softmax is shift-invariant):
+				// both sides are rounding noise, so compare against the largest gradient.
+				e = relErr(got[off:off+len(nt.Data)], nt.Data) * maxAbs(nt.Data) / gmax
+			}
+			if !(e < 1e-4) {
+				t.Errorf("%s: gradient of %s rel err %.3g", act, nt.Name, e)
+			}
+		}
+		for _, k := range []string{"ln_bwd", "softmax_bwd", "xent", "scatter_add_rows", "act_bwd", "bias_grad", "permute"} {
+			if d.launches[k] == 0 {
+				t.Errorf("kernel %s never launched", k)
+			}
+		}
+	}
+}
+
+func offsetIn(base, view []float32) int {
+	for i := range base {
+		if &base[i] == &view[0] {
+			return i
+		}
+	}
+	panic("view outside base")
+}
+
+// LoRA training through the emulated GPU: the pooled head input, and the
+// adapter and bias gradients from a head gradient, equal the CPU's.
+func TestTrainerLoRAMatchesCPU(t *testing.T) {
+	m := testModel(t, "bert", "gelu", true)
+	c := m.Cfg
+	ranks := make([][6]int, c.Layers)
+	scale := make([][6]float32, c.Layers)
+	ranks[1][model.ModuleIndex(model.Value)] = 2
+	ranks[1][model.ModuleIndex(model.Query)] = 3
+	ranks[2][model.ModuleIndex(model.FFNIn)] = 2
+	ranks[2][model.ModuleIndex(model.AttnOut)] = 1
+	for l := range scale {
+		for ti := range scale[l] {
+			scale[l][ti] = 0.7
+		}
+	}
+	ad, err := model.NewAdapters(c, ranks, scale)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(3, 1))
+	ad.Each(func(_ int, _ string, a *model.LoRA) {
+		for i := range a.A {
+			a.A[i] = float32(rng.NormFloat64()) * 0.3
+		}
+		for i := range a.B {
+			a.B[i] = float32(rng.NormFloat64()) * 0.3
+		}
+	})
+	bias := make([][6]bool, c.Layers)
+	bias[1][model.ModuleIndex(model.Value)] = true
+	b := testBatch(m, 3, 7, 2)
+	H := c.Hidden
+	dX := make([]float32, b.B*H)
+	for i := range dX {
+		dX[i] = float32(rng.NormFloat64())
+	}
+	// CPU.
+	ws := m.NewWorkspace(b.B, b.T, true, ad)
+	m.Encode(ws, b, ad, model.FwdOpts{})
+	wantPooled := append([]float32(nil), m.Pool(ws)...)
+	gAd := ad.Like()
+	gBias := make([][6][]float32, c.Layers)
+	gBias[1][model.ModuleIndex(model.Value)] = make([]float32, H)
+	dHid := make([]float32, b.B*b.T*H)
+	gr := model.Grads{Adapters: gAd, Bias: gBias}
+	m.PoolBackward(ws, dHid, dX, gr)
+	m.Backward(ws, dHid, ad, gr, model.FwdOpts{})
+	// Emulated GPU.
+	d := newHostDev()
+	g, err := upload(d, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := g.NewTrainer(TrainConfig{MaxB: 3, T: 8, Adapters: ad, Bias: bias})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Forward(b, false, 0); err != nil {
+		t.Fatal(err)
+	}
+	pooled, err := tr.HeadInput(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := relErr(pooled, wantPooled); !(e < 2e-5) {
+		t.Errorf("pooled rel err %.3g", e)
+	}
+	if err := tr.ZeroGrads(); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.BackwardHead(dX, true); err != nil {
+		t.Fatal(err)
+	}
+	gotAd := ad.Like()
+	gotBias := make([][6][]float32, c.Layers)
+	gotBias[1][model.ModuleIndex(model.Value)] = make([]float32, H)
+	if err := tr.AddGrads(model.Grads{Adapters: gotAd, Bias: gotBias}); err != nil {
+		t.Fatal(err)
+	}
+	gAd.Each(func(l int, typ string, w *model.LoRA) {
+		got := gotAd.Get(l, typ)
+		if e := relErr(got.A, w.A); !(e < 1e-4) {
+			t.Errorf("layer %d %s: dA rel err %.3g", l, typ, e)
+		}
+		if e := relErr(got.B, w.B); !(e < 1e-4) {
+			t.Errorf("layer %d %s: dB rel err %.3g", l, typ, e)
+		}
+	})
+	vi := model.ModuleIndex(model.Value)
+	if e := relErr(gotBias[1][vi], gBias[1][vi]); !(e < 1e-4) {
+		t.Errorf("bias gradient rel err %.3g", e)
+	}
+	// Layer 0 has nothing to train: the backward pass stops above it.
+	if tr.lowest() != 1 {
+		t.Errorf("lowest trained layer %d, want 1", tr.lowest())
+	}
+}
+
+// With dropout on, forward and backward use the same masks: the gradient
+// agrees with central differences of the loss (same seed) along a random
+// direction.
+func TestTrainerDropoutGradient(t *testing.T) {
+	m := mlmModel(t, "gelu")
+	m.Cfg.HiddenDrop, m.Cfg.AttnDrop = 0.3, 0.3
+	b := testBatch(m, 2, 6, 9)
+	rows, labels := mlmTargets(b, m.Cfg.Vocab)
+	d := newHostDev()
+	g, err := upload(d, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := g.NewTrainer(TrainConfig{MaxB: 2, T: 6, Full: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const seed = 77
+	loss := func() float64 {
+		if err := tr.Forward(b, true, seed); err != nil {
+			t.Fatal(err)
+		}
+		r, err := tr.MLM(rows, labels, 1, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Loss
+	}
+	if err := tr.Forward(b, true, seed); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tr.MLM(rows, labels, 1, true); err != nil {
+		t.Fatal(err)
+	}
+	grad, err := tr.Grads()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.launches["dropout"] == 0 {
+		t.Fatal("dropout never launched")
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	dir := make([]float32, len(grad))
+	var gv float64
+	for i := range dir {
+		dir[i] = float32(rng.NormFloat64())
+		gv += float64(dir[i]) * float64(grad[i])
+	}
+	base := append([]float32(nil), m.P.Data...)
+	const eps = 1e-3
+	set := func(s float32) {
+		for i := range base {
+			m.P.Data[i] = base[i] + s*dir[i]
+		}
+		if err := d.Upload(g.params.Ptr, m.P.Data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set(eps)
+	lp := loss()
+	set(-eps)
+	lm := loss()
+	set(0)
+	fd := (lp - lm) / (2 * eps)
+	t.Logf("directional derivative: backward %.6g, central difference %.6g", gv, fd)
+	if math.Abs(fd-gv) > 0.02*math.Abs(gv)+1e-3 {
+		t.Errorf("backward %.6g vs central difference %.6g", gv, fd)
+	}
+	// A different seed gives different masks (the loss changes).
+	if err := tr.Forward(b, true, seed+1); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := tr.MLM(rows, labels, 1, false)
+	if r.Loss == loss() {
+		t.Error("dropout masks do not depend on the seed")
+	}
+}
+
+// AdamWStep (after clipping) equals optim.AdamW with ClipByGlobalNorm.
+func TestTrainerAdamWMatchesCPU(t *testing.T) {
+	m := mlmModel(t, "gelu")
+	b := testBatch(m, 2, 6, 3)
+	rows, labels := mlmTargets(b, m.Cfg.Vocab)
+	d := newHostDev()
+	g, err := upload(d, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := g.NewTrainer(TrainConfig{MaxB: 2, T: 6, Full: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Forward(b, false, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tr.MLM(rows, labels, 1, true); err != nil {
+		t.Fatal(err)
+	}
+	grad, _ := tr.Grads()
+	decay := [][2]int{{10, 500}, {700, 900}}
+	// CPU reference.
+	p := append([]float32(nil), m.P.Data...)
+	gc := append([]float32(nil), grad...)
+	mm, vv := make([]float32, len(p)), make([]float32, len(p))
+	norm := optim.ClipByGlobalNorm(0.5, gc)
+	opt := optim.AdamW{Beta1: 0.9, Beta2: 0.999, Eps: 1e-6}
+	opt.Begin()
+	prev := 0
+	for _, r := range decay {
+		opt.Update(p[prev:r[0]], gc[prev:r[0]], mm[prev:r[0]], vv[prev:r[0]], 1e-3, 0)
+		opt.Update(p[r[0]:r[1]], gc[r[0]:r[1]], mm[r[0]:r[1]], vv[r[0]:r[1]], 1e-3, 0.01)
+		prev = r[1]
+	}
+	opt.Update(p[prev:], gc[prev:], mm[prev:], vv[prev:], 1e-3, 0)
+	// GPU.
+	gn, err := tr.GradNorm()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(gn-norm) > 1e-6*norm {
+		t.Errorf("grad norm %g, CPU %g", gn, norm)
+	}
+	if err := tr.AdamWStep(1, 1e-3, 0.9, 0.999, 1e-6, 0.01, ClipScale(0.5, gn), decay); err != nil {
+		t.Fatal(err)
+	}
+	mg, vg := make([]float32, len(p)), make([]float32, len(p))
+	if err := tr.SyncParams(mg, vg); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name      string
+		got, want []float32
+	}{{"params", m.P.Data, p}, {"m", mg, mm}, {"v", vg, vv}} {
+		if e := relErr(c.got, c.want); !(e < 1e-6) {
+			t.Errorf("%s rel err %.3g", c.name, e)
+		}
+	}
+}
+
+func maxAbs(x []float32) float64 {
+	var m float64
+	for _, v := range x {
+		m = math.Max(m, math.Abs(float64(v)))
+	}
+	return m
+}
