@@ -10,7 +10,7 @@ import (
 )
 
 const deviceUsage = "compute device: cpu, cuda, cuda:N (GPU N) or auto (the GPU when one is usable, else the CPU)"
-const precisionUsage = "GPU matrix-product precision: fp32, tf32 (tensor cores, about 1e-3 relative error) or bf16 (bf16 tensor cores, fp32 accumulation, storage and master weights)"
+const precisionUsage = "GPU matrix-product precision: fp32, tf32 (tensor cores, about 1e-3 relative error) or bf16 (cuBLAS bf16-compute mode on fp32 storage and master weights; measured like tf32 on an H100, see docs/cuda.md)"
 
 // openDevice opens the device a --device / --precision pair names. It
 // returns nil for the CPU. "auto" falls back to the CPU (with a note on

@@ -80,8 +80,23 @@ func pretrainMain(args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if (*corpus == "" && *steps != 0) || *cfgPath == "" || *tokDir == "" || *out == "" {
+	if (*corpus == "" && *steps != 0 && !*evalOnly) || *cfgPath == "" || *tokDir == "" || *out == "" {
 		return fmt.Errorf("--corpus, --config, --tokenizer and --out are required")
+	}
+	if *evalOnly {
+		if *heldout == "" {
+			return fmt.Errorf("--eval-only needs --heldout")
+		}
+		if *corpus == "" {
+			*corpus = *heldout // only the held-out text is measured; the trainer still wants a corpus
+		}
+	}
+	dev, err := openDevice(*device, *precision) // before any slow work: a missing GPU fails at once
+	if err != nil {
+		return err
+	}
+	if dev != nil {
+		defer dev.Close()
 	}
 	tok, err := tokenizer.Load(*tokDir)
 	if err != nil {
@@ -120,12 +135,7 @@ func pretrainMain(args []string) error {
 		Batch: *batch, Steps: *steps, Warmup: *warmup, LR: *lr, Seed: *seed, MaxTokens: *maxTokens,
 		MaxTime: time.Duration(*maxMin * float64(time.Minute)), SaveEvery: time.Duration(*saveMin * float64(time.Minute)),
 		EvalEvery: *evalEvery, Out: *out, Log: os.Stderr}
-	dev, err := openDevice(*device, *precision)
-	if err != nil {
-		return err
-	}
 	if dev != nil {
-		defer dev.Close()
 		o.GPU = dev
 		fmt.Fprintf(os.Stderr, "pretraining on %s\n", deviceName(dev))
 	}

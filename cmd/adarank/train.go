@@ -167,6 +167,13 @@ func trainMain(args []string, stdout, stderr io.Writer) error {
 	if *out == "" {
 		return fmt.Errorf("--out is required")
 	}
+	dev, err := openDevice(*device, *precision) // before any slow work: a missing GPU fails at once
+	if err != nil {
+		return err
+	}
+	if dev != nil {
+		defer dev.Close()
+	}
 	m, tok, err := openModel(*modelDir)
 	if err != nil {
 		return err
@@ -252,12 +259,7 @@ func trainMain(args []string, stdout, stderr io.Writer) error {
 		bar.Describe(fmt.Sprintf("loss %.4f  lr %.2e  %.1f ex/s", p.Loss, p.LR, p.ExamplesPerSec))
 		bar.Set(p.Step)
 	}
-	dev, err := openDevice(*device, *precision)
-	if err != nil {
-		return err
-	}
 	if dev != nil {
-		defer dev.Close()
 		maxB := max(*batch, *evalBatch)
 		enc, err := gpu.NewLoRAEncoder(dev, m, a.Ad, a.Bias, maxB, o.Shape.MaxLen)
 		if err != nil {

@@ -1,6 +1,8 @@
 package pretrain
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -219,21 +221,44 @@ func configHash(c model.Config) string {
 	return fmt.Sprintf("%s-v%d-h%d-l%d-a%d-i%d-p%d", c.Arch, c.Vocab, c.Hidden, c.Layers, c.Heads, c.Inter, c.MaxPos)
 }
 
-// loadSeqs tokenizes and packs text, caching the packed ids in out/data.
+// dataFingerprint identifies what loadSeqs would read: the files (names and
+// sizes), the task data folder, the tokenizer and the packing settings.
+func (t *Trainer) dataFingerprint(name string, files []string, dataDir string, maxTokens int) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s|T%d|max%d|seed%d|data %s|vocab %d|", name, t.O.SeqLen, maxTokens, t.O.Seed, dataDir, t.Tok.VocabSize())
+	for _, id := range t.Tok.Tokenize("The quick brown fox jumps over the lazy dog; naïve café, 1,234.56!") {
+		fmt.Fprintf(h, "%d,", id)
+	}
+	for _, f := range files {
+		size := int64(-1)
+		if st, err := os.Stat(f); err == nil {
+			size = st.Size()
+		}
+		fmt.Fprintf(h, "|%s:%d", filepath.Base(f), size)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// loadSeqs tokenizes and packs text, caching the packed ids in out/data
+// (reused only while the files, tokenizer and settings are the same).
 func (t *Trainer) loadSeqs(name string, dirs []string, dataDir string, maxTokens int) ([][]int32, []string, error) {
 	o := t.O
 	cache := filepath.Join(o.Out, "data", fmt.Sprintf("%s-T%d-max%d.ids", name, o.SeqLen, maxTokens))
 	notesPath := cache + ".json"
-	if ids, err := readIDs(cache); err == nil {
-		var notes []string
-		if b, err := os.ReadFile(notesPath); err == nil {
-			json.Unmarshal(b, &notes)
-		}
-		return splitSeqs(ids, o.SeqLen), notes, nil
-	}
 	files, err := ListTextFiles(dirs...)
 	if err != nil {
 		return nil, nil, err
+	}
+	fp := t.dataFingerprint(name, files, dataDir, maxTokens)
+	if ids, err := readIDs(cache); err == nil {
+		var meta struct {
+			Fingerprint string   `json:"fingerprint"`
+			Notes       []string `json:"notes"`
+		}
+		if b, err := os.ReadFile(notesPath); err == nil && json.Unmarshal(b, &meta) == nil && meta.Fingerprint == fp {
+			return splitSeqs(ids, o.SeqLen), meta.Notes, nil
+		}
+		fmt.Fprintf(t.O.Log, "%s: cached token ids are for other files, tokenizer or settings; tokenizing again\n", cache)
 	}
 	// Visit files in a seeded order so a token cap samples every source.
 	rng := rand.New(rand.NewPCG(o.Seed, 0xc0ffee))
@@ -259,7 +284,7 @@ func (t *Trainer) loadSeqs(name string, dirs []string, dataDir string, maxTokens
 		}
 		stream = append(stream, ids...)
 		notes = append(notes, n...)
-		notes = append(notes, fmt.Sprintf("task text capped at %d tokens (a fifth of the budget)", len(ids)))
+		notes = append(notes, fmt.Sprintf("task text: %d tokens (capped at a fifth of the budget, %d)", len(ids), maxTokens/5))
 	}
 	for _, f := range files {
 		if len(stream) >= maxTokens {
@@ -294,7 +319,7 @@ func (t *Trainer) loadSeqs(name string, dirs []string, dataDir string, maxTokens
 	if err := writeIDs(cache, flat); err != nil {
 		return nil, nil, err
 	}
-	b, _ := json.Marshal(notes)
+	b, _ := json.Marshal(map[string]any{"fingerprint": fp, "notes": notes})
 	if err := report.WriteFileAtomic(notesPath, b); err != nil {
 		return nil, nil, err
 	}

@@ -150,3 +150,31 @@ func TestMaskingProportions(t *testing.T) {
 		t.Errorf("kept share %.3f, want about 0.1 (plus random hits)", f)
 	}
 }
+
+// The packed-id cache in out/data is reused for the same corpus and
+// tokenized again when the corpus changes.
+func TestDataCacheFollowsCorpus(t *testing.T) {
+	tok, err := tokenizer.Load(tokDir)
+	if err != nil {
+		t.Skip("reference tokenizer missing:", err)
+	}
+	train, _ := writeCorpus(t)
+	out := t.TempDir()
+	o := Options{Corpus: []string{train}, SeqLen: 32, Batch: 4, Steps: 1, Seed: 3, Out: out}
+	count := func() int {
+		tr, err := New(tinyModel(t, tok), tok, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(tr.train)
+	}
+	n1 := count()
+	if n2 := count(); n2 != n1 {
+		t.Fatalf("same corpus: %d then %d sequences", n1, n2)
+	}
+	b, _ := os.ReadFile(filepath.Join(train, "a.txt"))
+	os.WriteFile(filepath.Join(train, "b.txt"), b, 0o644)
+	if n3 := count(); n3 <= n1 {
+		t.Fatalf("corpus doubled but the cache gave %d sequences (was %d)", n3, n1)
+	}
+}

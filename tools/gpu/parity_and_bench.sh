@@ -6,7 +6,7 @@
 #   3. the PyTorch LoRA training step (train_step_peft.py): eager fp32, eager tf32, torch.compile bf16;
 #   4. summarize.py: one table, ours vs PyTorch per precision.
 # Run from the repository root, with the gpucheck binary built here beforehand:
-#   CGO_ENABLED=0 go build -o .devbin/gpucheck ./tools/gpu/gpucheck
+#   CGO_ENABLED=0 go build -tags noembed -ldflags="-s -w" -o .devbin/gpucheck ./tools/gpu/gpucheck
 # and, through the device tool, carry: [".devbin"]:
 #   bash tools/gpu/parity_and_bench.sh
 # Every step has a time limit, and the whole job stays within JOB_SECONDS (default 470 s,

@@ -1,7 +1,7 @@
 #!/bin/bash
 # One GPU pretraining job (run through the device tool after tools/gpu/stage_corpus.sh, carrying
-# .carry): times 40 steps, sizes --steps so that the run fits MINUTES, pretrains with bf16
-# tensor-core GEMMs (fp32 master weights and Adam state), exports the model (BF16) and writes to
+# .carry): times 40 steps, sizes --steps so that the run fits MINUTES, pretrains with
+# --precision bf16 (cuBLAS's bf16-compute mode; fp32 master weights and Adam state), exports the model (BF16) and writes to
 # $OUT: the model's safetensors split into parts under 16 MiB (reassemble with cat) and
 # pretrain.tgz (config, tokenizer, training.json, metrics.jsonl, logs).
 #   OUT=$OUT MINUTES=7 bash tools/gpu/pretrain_job.sh
