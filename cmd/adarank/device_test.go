@@ -74,6 +74,11 @@ func TestTrainPretrainCudaWithoutGPU(t *testing.T) {
 	if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "--device cuda:0") {
 		t.Fatalf("pretrain --device cuda:0 without a GPU: %v", err)
 	}
+	_, err = runCmd(t, evalCmd, "--model", loraBase, "--adapter", filepath.Join(tmp, "none"), "--task", "trec",
+		"--data", filepath.Join(tmp, "missing"), "--device", "cuda")
+	if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "--device cuda") {
+		t.Fatalf("eval --device cuda without a GPU: %v", err)
+	}
 	if _, statErr := os.Stat(filepath.Join(tmp, "pt")); statErr == nil {
 		t.Errorf("pretrain --device cuda:0 left its --out behind")
 	}

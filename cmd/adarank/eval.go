@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/adarank/adarank/internal/gpu"
 	"github.com/adarank/adarank/internal/hf"
 	"github.com/adarank/adarank/internal/lora"
 	"github.com/adarank/adarank/internal/model"
@@ -64,6 +65,8 @@ func evalMain(args []string, stdout, stderr io.Writer) error {
 	pad := fs.String("pad", train.PadLongest, "longest or max (default: as in training)")
 	noMask := fs.Bool("no-attention-mask", false, "attend to padding tokens (default: as in training)")
 	asJSON := fs.Bool("json", false, "print metrics as JSON")
+	device := fs.String("device", "cpu", deviceUsage+" (data sets; --text always runs on the CPU)")
+	precision := fs.String("precision", "fp32", precisionUsage)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: adarank eval --model DIR --adapter DIR (--task NAME --data PATH [--split test] | --text FILE [--inputs-out FILE])")
 		fs.PrintDefaults()
@@ -76,6 +79,13 @@ func evalMain(args []string, stdout, stderr io.Writer) error {
 	}
 	if *inputsOut != "" && *textFile == "" {
 		return fmt.Errorf("--inputs-out needs --text")
+	}
+	dev, err := openDevice(*device, *precision)
+	if err != nil {
+		return err
+	}
+	if dev != nil {
+		defer dev.Close()
 	}
 	m, tok, a, err := openAdapter(*modelDir, *adapterDir, stderr)
 	if err != nil {
@@ -113,6 +123,14 @@ func evalMain(args []string, stdout, stderr io.Writer) error {
 	ev, err := train.NewEvaluator(m, a, shape, *batch)
 	if err != nil {
 		return err
+	}
+	if dev != nil {
+		enc, err := gpu.NewLoRAEncoder(dev, m, a.Ad, nil, *batch, shape.MaxLen)
+		if err != nil {
+			return err
+		}
+		defer enc.Free()
+		ev.Enc = enc
 	}
 	results := map[string]*train.Metrics{}
 	var order []string

@@ -49,7 +49,9 @@ type TrainConfig struct {
 	// Bias[l][t] marks adapted modules whose base bias is trained on the host
 	// (train --train-bias): Forward uploads it, Backward returns its gradient.
 	Bias [][6]bool
-	// MaxRows is the capacity of masked-LM rows per batch (0: MaxB·T).
+	// MaxRows is the capacity of masked-LM rows per batch (more run in
+	// chunks). The masked-LM head's buffers are allocated only for Full
+	// trainers or MaxRows > 0 (0 with Full: MaxB·T).
 	MaxRows int
 }
 
@@ -182,7 +184,7 @@ func (t *Trainer) alloc() error {
 	t.cls, t.poolPre, t.pooled, t.dPool, t.dCls = a("CLS states", B*H), a("pooler", B*H), a("pooler output", B*H), a("pooler gradients", B*H), a("CLS gradients", B*H)
 	t.zero = a("zeros", max(H, I))
 	t.slot = a("reduction slot", 2)
-	if c.HasMLM {
+	if c.HasMLM && (t.cfg.Full || t.cfg.MaxRows > 0) {
 		n := t.cfg.MaxRows
 		if n <= 0 {
 			n = BT
@@ -544,6 +546,9 @@ func (t *Trainer) MLM(rows, labels []int32, scale float32, backward bool) (MLMRe
 	c := t.g.Cfg
 	if !c.HasMLM {
 		return MLMResult{}, fmt.Errorf("gpu: model has no masked-LM head")
+	}
+	if t.mLogits == 0 {
+		return MLMResult{}, fmt.Errorf("gpu: trainer made without masked-LM buffers (TrainConfig.MaxRows)")
 	}
 	n, H, V := len(rows), c.Hidden, c.Vocab
 	if n == 0 || len(labels) != n {

@@ -369,3 +369,34 @@ func maxAbs(x []float32) float64 {
 	}
 	return m
 }
+
+// A LoRA trainer for a model with an MLM head does not allocate the head's
+// logits (V per token), and MLM then fails cleanly.
+func TestLoRATrainerSkipsMLMBuffers(t *testing.T) {
+	m := mlmModel(t, "gelu")
+	d := newHostDev()
+	g, err := upload(d, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := func(c TrainConfig) (*Trainer, int) {
+		before := len(d.mem)
+		tr, err := g.NewTrainer(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tr, len(d.mem) - before
+	}
+	tr, lora := size(TrainConfig{MaxB: 4, T: 10})
+	_, withMLM := size(TrainConfig{MaxB: 4, T: 10, MaxRows: 40})
+	if withMLM-lora < 40*m.Cfg.Vocab {
+		t.Errorf("LoRA trainer %d floats, with MLM buffers %d: the logits were allocated anyway", lora, withMLM)
+	}
+	b := testBatch(m, 2, 6, 1)
+	if err := tr.Forward(b, false, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tr.MLM([]int32{1}, []int32{3}, 1, false); err == nil || !strings.Contains(err.Error(), "masked-LM buffers") {
+		t.Errorf("MLM on a LoRA trainer: %v", err)
+	}
+}

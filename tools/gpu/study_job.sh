@@ -1,10 +1,12 @@
 #!/bin/bash
-# Runs the AdaRank study grid (configs/study-gpu.json) as shards in parallel on every GPU of one
+# Runs the AdaRank study grid (CONFIG, default configs/study-gpu.json) as shards in parallel on every GPU of one
 # host (several shards per GPU: one shard's small kernels leave a GPU mostly idle), each shard in
 # its own folder, stopped after LIMIT seconds (unfinished cells are simply left out), then merges
 # the cell folders (without adapter weights), writes the report and packs $OUT/study.tgz.
-# Stage first with tools/gpu/stage_corpus.sh (binary and task data in .carry/).
+# Stage first with tools/gpu/stage_study.sh (binary and task data in .carry/).
 #   OUT=$OUT LIMIT=500 bash tools/gpu/study_job.sh
+# The IMDB cells (stage with IMDB=1 tools/gpu/stage_study.sh):
+#   OUT=$OUT CONFIG=configs/study-gpu-all.json TASKS=imdb SEEDGROUPS="1|2 3 4|5" bash tools/gpu/study_job.sh
 set -u
 A=${ADARANK:-.carry/bin/adarank}
 CONFIG=${CONFIG:-configs/study-gpu.json}
@@ -17,18 +19,20 @@ date -u +"date %Y-%m-%dT%H:%M:%SZ"
 NG=${NGPU:-$(nvidia-smi -L 2>/dev/null | wc -l)}
 [ "$NG" -ge 1 ] || NG=1
 nvidia-smi --query-gpu=index,name,memory.total --format=csv,noheader 2>/dev/null
-# shard filter : GPU (of 4; taken modulo the GPUs present)
-shards=(
-	"task=trec,setting=faithful,modules=value|all:0"
-	"task=trec,setting=standard:3"
-	"task=sst2,setting=faithful,modules=value|all:1"
-	"task=sst2,setting=standard:3"
-	"task=ag_news,setting=faithful,modules=value|all:2"
-	"task=ag_news,setting=standard:3"
-	"task=trec,setting=faithful,modules=query|key|attn-out:0"
-	"task=sst2,setting=faithful,modules=query|key|attn-out:1"
-	"task=ag_news,setting=faithful,modules=query|key|attn-out:2"
-)
+# Shards: per task (TASKS), three module groups (faithful value|all, standard, faithful
+# query|key|attn-out), each split by seed groups (SEEDGROUPS, space-separated), dealt round-robin
+# to the GPUs.
+TASKS=${TASKS:-trec sst2 ag_news}
+SEEDGROUPS=${SEEDGROUPS:-1|2|3|4|5}
+shards=()
+g=0
+for group in "setting=faithful,modules=value|all" "setting=standard" "setting=faithful,modules=query|key|attn-out"; do
+	for task in $TASKS; do
+		for sg in $SEEDGROUPS; do
+			shards+=("task=$task,$group,seed=$sg:$g"); g=$(( g + 1 ))
+		done
+	done
+done
 i=0
 for s in "${shards[@]}"; do
 	filter=${s%:*}; gpu=$(( ${s##*:} % NG ))
