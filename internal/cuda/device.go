@@ -459,3 +459,44 @@ func (t *Timer) Free() {
 	call(t.d.l.drv.cuEventDestroy, t.start)
 	call(t.d.l.drv.cuEventDestroy, t.end)
 }
+
+// Event is a CUDA event on the device's stream, for timing work without
+// synchronising at every step.
+type Event struct {
+	d *Device
+	h uintptr
+}
+
+// NewEvent creates an event.
+func (d *Device) NewEvent() (*Event, error) {
+	defer d.Bind()()
+	e := &Event{d: d}
+	if err := d.l.drvErr("cuEventCreate", call(d.l.drv.cuEventCreate, uintptr(unsafe.Pointer(&e.h)), 0)); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// Record queues the event after the work queued so far.
+func (e *Event) Record() error {
+	defer e.d.Bind()()
+	return e.d.l.drvErr("cuEventRecord", call(e.d.l.drv.cuEventRecord, e.h, 0))
+}
+
+// Since waits for e and returns the milliseconds from start to e (both recorded).
+func (e *Event) Since(start *Event) (float32, error) {
+	defer e.d.Bind()()
+	l := e.d.l
+	if err := l.drvErr("cuEventSynchronize", call(l.drv.cuEventSynchronize, e.h)); err != nil {
+		return 0, err
+	}
+	var ms float32
+	err := l.drvErr("cuEventElapsedTime", call(l.drv.cuEventElapsedTime, uintptr(unsafe.Pointer(&ms)), start.h, e.h))
+	return ms, err
+}
+
+// Free destroys the event.
+func (e *Event) Free() {
+	defer e.d.Bind()()
+	call(e.d.l.drv.cuEventDestroy, e.h)
+}

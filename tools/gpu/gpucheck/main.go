@@ -28,8 +28,9 @@ import (
 )
 
 var (
-	jsonOut *os.File
-	failed  bool
+	profileOps *bool
+	jsonOut    *os.File
+	failed     bool
 )
 
 func record(v map[string]any) {
@@ -52,6 +53,7 @@ func main() {
 	skipTrain := flag.Bool("skip-train", false, "skip every training check and timing")
 	trainParityOn := flag.Bool("train-parity", true, "training gradients: GPU vs CPU engine and vs the PyTorch fixtures")
 	trainBench := flag.Bool("train-bench", true, "time a LoRA fine-tuning step (BERT-base, 32x128, r=8 on query,value)")
+	profileOps = flag.Bool("profile", true, "after the LoRA-step timing, per-op GPU time of the step (CUDA events around every operation)")
 	pretrainBench := flag.Bool("pretrain-bench", true, "time a full-training MLM step (6x384 and BERT-base)")
 	trainSteps := flag.Int("train-steps", 20, "timed training steps per precision (after -train-warmup)")
 	trainWarmup := flag.Int("train-warmup", 3, "untimed training steps per precision")
@@ -445,6 +447,37 @@ func timings(d *cuda.Device, smallTrials, bigTrials, bigProbes int, cpu bool) {
 					"seconds": sec, "module_trials": moduleTrials, "per_module_trial": per, "first_importance": imps[0].Mean})
 			}
 			gpu.NoLengthBuckets, gpu.FullLastLayer = false, false
+		}
+		if *profileOps && cs.B > 16 {
+			// Per-op GPU time of the large case: one trial of every module, fp32 and tf32.
+			prof := gpu.NewProfiler(d)
+			gp, err := gpu.UploadProfiled(d, m, prof)
+			if err != nil {
+				fatal(err)
+			}
+			p1 := o
+			p1.Trials = 1
+			for _, tf32 := range []bool{false, true} {
+				d.SetTF32(tf32)
+				if err := prof.Reset(); err != nil {
+					fatal(err)
+				}
+				if _, err := gp.Sweep(b, p1); err != nil {
+					fatal(err)
+				}
+				n := len(mods) * 12
+				fmt.Printf("\nper-op GPU time, sweep %s %s, per module-trial (%d profiled):\n", cs.name, precName(tf32), n)
+				if err := prof.Report(os.Stdout, n, 0); err != nil {
+					fatal(err)
+				}
+				st, _ := prof.Stats()
+				for _, op := range st {
+					record(map[string]any{"kind": "op_profile", "case": "sweep " + cs.name, "precision": precName(tf32), "op": op.Name,
+						"calls_per_step": float64(op.Calls) / float64(n), "ms_per_step": op.Ms / float64(n)})
+				}
+			}
+			gp.Free()
+			prof.Free()
 		}
 		d.SetTF32(false)
 		if cpu && cs.B <= 16 {

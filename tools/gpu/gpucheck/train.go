@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -829,6 +830,7 @@ func loraStepBench(d *cuda.Device, steps, warmup int, precs []string, peaks map[
 			opt.Update(params[i], grads[i], mom[i], vel[i], 1e-4, 0.01)
 		}
 	}
+	wall := map[string]float64{}
 	for _, prec := range precs {
 		setPrecision(d, prec)
 		for range warmup {
@@ -858,6 +860,40 @@ func loraStepBench(d *cuda.Device, steps, warmup int, precs []string, peaks map[
 			"peak_tflops": peaks[prec], "flops_per_step": flops, "flops_formula": loraFLOPsFormula, "steps": steps, "warmup": warmup,
 			"loss": loss, "peak_mem_method": "cuMemGetInfo: free before Upload minus the lowest free seen after Forward and after Backward"})
 		check(ok, "LoRA step %s: finite loss", prec)
+		wall[prec] = 1e3 * sec
+	}
+	if *profileOps {
+		// Per-op GPU time of the same step (events around every operation).
+		prof := gpu.NewProfiler(d)
+		defer prof.Free()
+		gp, err := gpu.UploadProfiled(d, m, prof)
+		if err != nil {
+			must(err)
+		}
+		defer gp.Free()
+		plain := tr
+		if tr, err = gp.NewTrainer(gpu.TrainConfig{MaxB: B, T: T, Adapters: a.Ad}); err != nil {
+			must(err)
+		}
+		for _, prec := range precs {
+			setPrecision(d, prec)
+			step()
+			must(prof.Reset())
+			const n = 5
+			for range n {
+				step()
+			}
+			fmt.Printf("\nper-op GPU time, LoRA step %s (%d profiled steps):\n", prec, n)
+			must(prof.Report(os.Stdout, n, wall[prec]))
+			st, err := prof.Stats()
+			must(err)
+			for _, o := range st {
+				record(map[string]any{"kind": "op_profile", "case": "lora bert-base 32x128 r8 q,v", "precision": prec, "op": o.Name,
+					"calls_per_step": float64(o.Calls) / n, "ms_per_step": o.Ms / n})
+			}
+		}
+		tr.Free()
+		tr = plain
 	}
 	setPrecision(d, "fp32")
 }
