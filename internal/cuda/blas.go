@@ -107,16 +107,16 @@ var Precisions = []string{"fp32", "tf32", "bf16"}
 func (d *Device) SetPrecision(p string) error {
 	switch p {
 	case "fp32", "":
-		d.bf16 = false
+		d.bf16, d.native16 = false, false
 		return d.SetTF32(false)
 	case "tf32":
-		d.bf16 = false
+		d.bf16, d.native16 = false, false
 		return d.SetTF32(true)
-	case "bf16":
+	case "bf16", "bf16-native":
 		if err := d.SetTF32(false); err != nil {
 			return err
 		}
-		d.bf16 = true
+		d.bf16, d.native16 = p == "bf16", p == "bf16-native"
 		return nil
 	}
 	return fmt.Errorf("cuda: unknown precision %q (want fp32, tf32 or bf16)", p)
@@ -125,6 +125,8 @@ func (d *Device) SetPrecision(p string) error {
 // Precision is the current GEMM precision.
 func (d *Device) Precision() string {
 	switch {
+	case d.native16:
+		return "bf16-native"
 	case d.bf16:
 		return "bf16"
 	case d.tf32:
@@ -143,6 +145,9 @@ func (d *Device) Gemm(tA, tB bool, M, N, K int, alpha float32, A DevPtr, lda int
 	}
 	g := RowMajorGemm(tA, tB, M, N, K, A, lda, B, ldb, C, ldc)
 	defer d.Bind()()
+	if d.native16 {
+		return d.gemmNativeBF16(tA, tB, M, N, K, alpha, A, lda, 0, B, ldb, 0, beta, C, ldc, 0, 1)
+	}
 	d.alpha, d.beta = alpha, beta
 	if d.bf16 {
 		r := call(d.l.blas.cublasGemmEx, d.blas, op(g.TransA), op(g.TransB), uintptr(g.M), uintptr(g.N), uintptr(g.K),
@@ -174,6 +179,9 @@ func (d *Device) GemmStridedBatched(tA, tB bool, M, N, K int, alpha float32, A D
 	}
 	g := RowMajorGemmStrided(tA, tB, M, N, K, A, lda, strideA, B, ldb, strideB, C, ldc, strideC)
 	defer d.Bind()()
+	if d.native16 {
+		return d.gemmNativeBF16(tA, tB, M, N, K, alpha, A, lda, strideA, B, ldb, strideB, beta, C, ldc, strideC, batch)
+	}
 	d.alpha, d.beta = alpha, beta
 	if d.bf16 {
 		r := call(d.l.blas.cublasGemmStridedBatchedEx, d.blas, op(g.TransA), op(g.TransB), uintptr(g.M), uintptr(g.N), uintptr(g.K),

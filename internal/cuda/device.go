@@ -25,16 +25,20 @@ type Device struct {
 	NVRTCVersion  [2]int
 	CUBLASVersion int
 
-	l       *libs
-	dev     int32
-	ctx     uintptr
-	blas    uintptr
-	tf32    bool
-	bf16    bool // GEMMs through cublasGemmEx with bf16 tensor-core compute
-	depth   int  // Bind nesting on the locked thread
-	closed  bool
-	live    map[DevPtr]*Buffer
-	modules map[string]*Module // by source hash
+	l    *libs
+	dev  int32
+	ctx  uintptr
+	blas uintptr
+	tf32 bool
+	bf16 bool // GEMMs through cublasGemmEx with CUBLAS_COMPUTE_32F_FAST_16BF
+	// bf16-native GEMMs (bf16.go): operand copies rounded to bf16, their converter and scratch.
+	native16 bool
+	cvt      *Function
+	bfA, bfB *Buffer
+	depth    int // Bind nesting on the locked thread
+	closed   bool
+	live     map[DevPtr]*Buffer
+	modules  map[string]*Module // by source hash
 
 	debugSync bool // synchronise and check after every launch
 

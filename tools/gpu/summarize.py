@@ -40,7 +40,7 @@ def f_pct(x):
     return f"{100 * x:.1f}%" if x else "-"
 
 
-PREC_ORDER = {"fp32": 0, "tf32": 1, "bf16": 2}
+PREC_ORDER = {"fp32": 0, "tf32": 1, "bf16": 2, "bf16-native": 3}
 
 
 def main():

@@ -57,12 +57,12 @@ func main() {
 	pretrainBench := flag.Bool("pretrain-bench", true, "time a full-training MLM step (6x384 and BERT-base)")
 	trainSteps := flag.Int("train-steps", 20, "timed training steps per precision (after -train-warmup)")
 	trainWarmup := flag.Int("train-warmup", 3, "untimed training steps per precision")
-	trainPrecs := flag.String("train-precisions", "fp32,tf32,bf16", "GEMM precisions of the training checks and timings")
+	trainPrecs := flag.String("train-precisions", "fp32,tf32,bf16,bf16-native", "GEMM precisions of the training checks and timings (bf16-native: experimental bf16-input GEMMs)")
 	flag.Parse()
 	precs := parseList(*trainPrecs)
 	for _, p := range precs {
-		if p != "fp32" && p != "tf32" && p != "bf16" {
-			fatal(fmt.Errorf("-train-precisions: unknown precision %q (want fp32, tf32, bf16)", p))
+		if p != "fp32" && p != "tf32" && p != "bf16" && p != "bf16-native" {
+			fatal(fmt.Errorf("-train-precisions: unknown precision %q (want fp32, tf32, bf16, bf16-native)", p))
 		}
 	}
 	if *trainSteps < 1 || *trainWarmup < 0 {

@@ -32,7 +32,7 @@ func trainTol(prec string) float64 {
 	switch prec {
 	case "tf32":
 		return 2e-2
-	case "bf16":
+	case "bf16", "bf16-native":
 		return 5e-2
 	}
 	return 1e-4
