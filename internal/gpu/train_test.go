@@ -400,3 +400,73 @@ func TestLoRATrainerSkipsMLMBuffers(t *testing.T) {
 		t.Errorf("MLM on a LoRA trainer: %v", err)
 	}
 }
+
+// Pretraining on the GPU resumes exactly: two steps, a checkpoint (params
+// and AdamW moments downloaded), a fresh upload of that state and two more
+// steps give the weights of four uninterrupted steps.
+func TestTrainerResumeExact(t *testing.T) {
+	steps := func(m *model.Model, tr *Trainer, from, n int, b model.Batch, rows, labels []int32) {
+		for s := from; s < from+n; s++ {
+			if err := tr.ZeroGrads(); err != nil {
+				t.Fatal(err)
+			}
+			if err := tr.Forward(b, true, uint64(100+s)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := tr.MLM(rows, labels, 0.5, true); err != nil {
+				t.Fatal(err)
+			}
+			gn, err := tr.GradNorm()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := tr.AdamWStep(s+1, 1e-2, 0.9, 0.999, 1e-6, 0.01, ClipScale(1, gn), [][2]int{{0, 100}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	newRun := func(m *model.Model) (*hostDev, *Trainer) {
+		d := newHostDev()
+		g, err := upload(d, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr, err := g.NewTrainer(TrainConfig{MaxB: 2, T: 6, Full: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d, tr
+	}
+	mA := mlmModel(t, "gelu")
+	b := testBatch(mA, 2, 6, 5)
+	rows, labels := mlmTargets(b, mA.Cfg.Vocab)
+	_, trA := newRun(mA)
+	steps(mA, trA, 0, 4, b, rows, labels)
+	if err := trA.SyncParams(nil, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	mB := mlmModel(t, "gelu")
+	_, trB := newRun(mB)
+	steps(mB, trB, 0, 2, b, rows, labels)
+	mom, vel := make([]float32, len(mB.P.Data)), make([]float32, len(mB.P.Data))
+	if err := trB.SyncParams(mom, vel); err != nil { // the checkpoint
+		t.Fatal(err)
+	}
+	saved := append([]float32(nil), mB.P.Data...)
+	mC := mlmModel(t, "gelu")
+	copy(mC.P.Data, saved) // a new process loads the checkpoint, then uploads
+	_, trC := newRun(mC)
+	if err := trC.LoadState(mom, vel); err != nil {
+		t.Fatal(err)
+	}
+	steps(mC, trC, 2, 2, b, rows, labels)
+	if err := trC.SyncParams(nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	for i := range mA.P.Data {
+		if mA.P.Data[i] != mC.P.Data[i] {
+			t.Fatalf("parameter %d: %v uninterrupted, %v resumed", i, mA.P.Data[i], mC.P.Data[i])
+		}
+	}
+}

@@ -135,6 +135,16 @@ def main():
         print("training gradients, worst rel error: " + ", ".join(
             f"{p} vs {a} {v:.1e} ({where})" for (p, a), (v, where) in
             sorted(worst_tr.items(), key=lambda kv: (PREC_ORDER.get(kv[0][0], 9), kv[0][1]))))
+    # Per-op GPU time (gpucheck -profile): the six largest ops per case and precision.
+    prof = {}
+    for r in rows:
+        if r.get("kind") == "op_profile":
+            prof.setdefault((r["case"], r["precision"]), []).append(r)
+    for (case, prec), ops in sorted(prof.items(), key=lambda kv: (kv[0][0], PREC_ORDER.get(kv[0][1], 9))):
+        total = sum(o["ms_per_step"] for o in ops)
+        top = sorted(ops, key=lambda o: -o["ms_per_step"])[:6]
+        print(f"GPU time per step, {case} {prec}: {total:.2f} ms busy; " + ", ".join(
+            f"{o['op']} {o['ms_per_step']:.2f} ({100 * o['ms_per_step'] / max(total, 1e-12):.0f}%)" for o in top))
     bad = [r for r in rows if r.get("kind") == "train_parity" and not r.get("ok", True)]
     for r in bad:
         print(f"FAILED train parity: {r['mode']} {r['model']} {r['precision']} vs {r['against']}: "
