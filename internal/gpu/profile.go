@@ -132,7 +132,9 @@ func (p *Profiler) Stats() ([]OpStat, error) {
 	for _, s := range p.stats {
 		out = append(out, *s)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Ms > out[j].Ms || out[i].Ms == out[j].Ms && out[i].Name < out[j].Name })
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].Ms > out[j].Ms || out[i].Ms == out[j].Ms && out[i].Name < out[j].Name
+	})
 	return out, nil
 }
 

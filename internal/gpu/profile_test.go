@@ -17,7 +17,9 @@ type tickStamp struct {
 func (s *tickStamp) Record() error { *s.clock++; s.at = *s.clock; return nil }
 func (s *tickStamp) Free()         { *s.freed++ }
 
-func (t tickStamps) NewStamp() (stamp, error) { return &tickStamp{clock: t.clock, freed: new(int)}, nil }
+func (t tickStamps) NewStamp() (stamp, error) {
+	return &tickStamp{clock: t.clock, freed: new(int)}, nil
+}
 func (t tickStamps) Elapsed(a, b stamp) (float32, error) {
 	return float32(b.(*tickStamp).at - a.(*tickStamp).at), nil
 }
