@@ -12,9 +12,16 @@ import (
 )
 
 func mlmModel(t *testing.T, act string) *model.Model {
+	return mlmModelArch(t, "bert", act)
+}
+
+func mlmModelArch(t *testing.T, arch, act string) *model.Model {
 	t.Helper()
-	c := model.Config{Arch: "bert", Vocab: 50, Hidden: 16, Layers: 2, Heads: 4, Inter: 24, MaxPos: 20, TypeVocab: 2,
+	c := model.Config{Arch: arch, Vocab: 50, Hidden: 16, Layers: 2, Heads: 4, Inter: 24, MaxPos: 20, TypeVocab: 2,
 		Act: act, Eps: 1e-12, HasPooler: true, HasMLM: true, HiddenDrop: 0.1, AttnDrop: 0.1}
+	if arch == "roberta" {
+		c.PadID, c.TypeVocab, c.MaxPos = 1, 1, 24
+	}
 	m, err := model.NewRandom(c, 11, 0.3)
 	if err != nil {
 		t.Fatal(err)
@@ -63,8 +70,10 @@ func cpuMLM(m *model.Model, b model.Batch, rows, labels []int32) (float64, *mode
 // Full training through the emulated GPU (masked-LM head, every weight,
 // tied decoder) gives the CPU engine's loss and gradients.
 func TestTrainerMLMGradsMatchCPU(t *testing.T) {
-	for _, act := range []string{"gelu", "gelu_new"} {
-		m := mlmModel(t, act)
+	for _, arch := range []string{"bert/gelu", "bert/gelu_new", "roberta/gelu_new"} {
+		act := arch[strings.Index(arch, "/")+1:]
+		m := mlmModelArch(t, arch[:strings.Index(arch, "/")], act)
+		act = arch
 		b := testBatch(m, 3, 9, 4)
 		rows, labels := mlmTargets(b, m.Cfg.Vocab)
 		wantLoss, want := cpuMLM(m, b, rows, labels)
