@@ -48,6 +48,9 @@ type Options struct {
 	Log         io.Writer
 	// GPU runs the steps on this device (forward, backward, AdamW); nil = CPU.
 	GPU *cuda.Device `json:"-"`
+	// GPUUpload, if set, replaces gpu.Upload(GPU, model) (tests run the GPU
+	// path on the gpu package's host emulation with it).
+	GPUUpload func(*model.Model) (*gpu.Model, error) `json:"-"`
 }
 
 // Defaults fills unset options.
@@ -177,8 +180,8 @@ func New(m *model.Model, tok *tokenizer.Tokenizer, o Options) (*Trainer, error) 
 	if err := t.resume(); err != nil {
 		return nil, err
 	}
-	if o.GPU != nil {
-		if err := t.setupGPU(o.GPU); err != nil {
+	if o.GPU != nil || o.GPUUpload != nil {
+		if err := t.setupGPU(); err != nil {
 			return nil, err
 		}
 	}
@@ -186,8 +189,12 @@ func New(m *model.Model, tok *tokenizer.Tokenizer, o Options) (*Trainer, error) 
 }
 
 // setupGPU uploads the (possibly resumed) weights and Adam moments.
-func (t *Trainer) setupGPU(d *cuda.Device) error {
-	g, err := gpu.Upload(d, t.M)
+func (t *Trainer) setupGPU() error {
+	up := t.O.GPUUpload
+	if up == nil {
+		up = func(m *model.Model) (*gpu.Model, error) { return gpu.Upload(t.O.GPU, m) }
+	}
+	g, err := up(t.M)
 	if err != nil {
 		return err
 	}
