@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/adarank/adarank/internal/model"
-	"github.com/adarank/adarank/internal/nn"
 	"github.com/adarank/adarank/internal/optim"
 )
 
@@ -46,25 +45,11 @@ func mlmTargets(b model.Batch, V int) (rows, labels []int32) {
 // cpuMLM returns the summed MLM loss and the CPU gradients (scale 1/n) without dropout.
 func cpuMLM(m *model.Model, b model.Batch, rows, labels []int32) (float64, *model.Params) {
 	g := m.P.Like(m.Cfg)
-	ws := m.NewWorkspace(b.B, b.T, true, nil)
-	m.Encode(ws, b, nil, model.FwdOpts{})
-	a, err := m.MLMForward(ws, rows)
+	loss, _, err := m.MLMStep(b, rows, labels, 1/float32(len(rows)), model.FwdOpts{}, g)
 	if err != nil {
 		panic(err)
 	}
-	n, V := len(rows), m.Cfg.Vocab
-	losses, probs := make([]float32, n), make([]float32, n*V)
-	nn.CrossEntropyForward(losses, probs, a.Logits, labels, n, V)
-	var sum float64
-	for _, l := range losses {
-		sum += float64(l)
-	}
-	dLogits := make([]float32, n*V)
-	nn.CrossEntropyBackward(dLogits, probs, labels, n, V, 1/float32(n))
-	dHidden := make([]float32, b.B*b.T*m.Cfg.Hidden)
-	m.MLMBackward(a, dLogits, dHidden, model.Grads{Base: g})
-	m.Backward(ws, dHidden, nil, model.Grads{Base: g}, model.FwdOpts{})
-	return sum, g
+	return loss, g
 }
 
 // Full training through the emulated GPU (masked-LM head, every weight,

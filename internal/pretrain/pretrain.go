@@ -17,7 +17,6 @@ import (
 	"github.com/adarank/adarank/internal/gpu"
 	"github.com/adarank/adarank/internal/hf"
 	"github.com/adarank/adarank/internal/model"
-	"github.com/adarank/adarank/internal/nn"
 	"github.com/adarank/adarank/internal/optim"
 	"github.com/adarank/adarank/internal/report"
 	"github.com/adarank/adarank/internal/tokenizer"
@@ -435,40 +434,7 @@ func (t *Trainer) mlmStep(ids, rows, labels []int32, B int, train bool, rng *ran
 		r, err := t.gt.MLM(rows, labels, 1/float32(len(rows)), g != nil)
 		return r.Loss, r.Correct, err
 	}
-	ws := m.NewWorkspace(B, T, g != nil, nil)
-	opt := model.FwdOpts{Train: train, RNG: rng}
-	m.Encode(ws, b, nil, opt)
-	a, err := m.MLMForward(ws, rows)
-	if err != nil {
-		return 0, 0, err
-	}
-	n, V := len(rows), m.Cfg.Vocab
-	losses := make([]float32, n)
-	probs := make([]float32, n*V)
-	nn.CrossEntropyForward(losses, probs, a.Logits, labels, n, V)
-	var sum float64
-	correct := 0
-	for i, l := range losses {
-		sum += float64(l)
-		row := probs[i*V : (i+1)*V]
-		best := 0
-		for k := range row {
-			if row[k] > row[best] {
-				best = k
-			}
-		}
-		if int32(best) == labels[i] {
-			correct++
-		}
-	}
-	if g != nil {
-		dLogits := make([]float32, n*V)
-		nn.CrossEntropyBackward(dLogits, probs, labels, n, V, 1/float32(n))
-		dHidden := make([]float32, B*T*m.Cfg.Hidden)
-		m.MLMBackward(a, dLogits, dHidden, model.Grads{Base: g})
-		m.Backward(ws, dHidden, nil, model.Grads{Base: g}, opt)
-	}
-	return sum, correct, nil
+	return m.MLMStep(b, rows, labels, 1/float32(len(rows)), model.FwdOpts{Train: train, RNG: rng}, g)
 }
 
 // Evaluate measures held-out MLM loss and accuracy with fixed masks.

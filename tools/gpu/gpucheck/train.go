@@ -252,25 +252,11 @@ func mlmTargets(b model.Batch, V int) (rows, labels []int32) {
 // cpuMLM is the CPU engine's summed masked-LM loss and parameter gradients (scale 1/n, no dropout).
 func cpuMLM(m *model.Model, b model.Batch, rows, labels []int32) (float64, *model.Params) {
 	g := m.P.Like(m.Cfg)
-	ws := m.NewWorkspace(b.B, b.T, true, nil)
-	m.Encode(ws, b, nil, model.FwdOpts{})
-	a, err := m.MLMForward(ws, rows)
+	loss, _, err := m.MLMStep(b, rows, labels, 1/float32(len(rows)), model.FwdOpts{}, g)
 	if err != nil {
 		must(err)
 	}
-	n, V := len(rows), m.Cfg.Vocab
-	losses, probs := make([]float32, n), make([]float32, n*V)
-	nn.CrossEntropyForward(losses, probs, a.Logits, labels, n, V)
-	var sum float64
-	for _, l := range losses {
-		sum += float64(l)
-	}
-	dLogits := make([]float32, n*V)
-	nn.CrossEntropyBackward(dLogits, probs, labels, n, V, 1/float32(n))
-	dHidden := make([]float32, b.B*b.T*m.Cfg.Hidden)
-	m.MLMBackward(a, dLogits, dHidden, model.Grads{Base: g})
-	m.Backward(ws, dHidden, nil, model.Grads{Base: g}, model.FwdOpts{})
-	return sum, g
+	return loss, g
 }
 
 // mlmParity: full training (every weight) through the masked-LM head.
