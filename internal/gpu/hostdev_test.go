@@ -176,8 +176,8 @@ func (h *hostDev) Launch(f *cuda.Function, grid, block cuda.Dim3, shmem int, arg
 	return nil
 }
 
-// layerNormRow is layernorm_row.
-func layerNormRow(o, g, b []float32, eps float32) {
+// layerNormRow is layernorm_row; it returns the row's mean and 1/std.
+func layerNormRow(o, g, b []float32, eps float32) (float32, float32) {
 	H := len(o)
 	var s float64
 	for _, v := range o {
@@ -193,6 +193,7 @@ func layerNormRow(o, g, b []float32, eps float32) {
 	for c := range o {
 		o[c] = (o[c]-m)*rs*g[c] + b[c]
 	}
+	return m, rs
 }
 
 func (h *hostDev) embedLN(rows int, out, ids, pos, types, wte, wpe, tte, g, b cuda.DevPtr, H int, eps float32) {

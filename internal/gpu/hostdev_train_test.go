@@ -194,25 +194,9 @@ func (h *hostDev) launchTrain(name string, grid, block cuda.Dim3, shmem int, slo
 	return nil
 }
 
-// lnSave is layernorm_save.
+// lnSave is layernorm_row with statistics.
 func (h *hostDev) lnSave(o []float32, mean, rstd, g, b cuda.DevPtr, eps float32) {
-	H := len(o)
-	var s float64
-	for _, v := range o {
-		s += float64(v)
-	}
-	m := float32(s / float64(H))
-	var ss float64
-	for _, v := range o {
-		d := float64(v - m)
-		ss += d * d
-	}
-	rs := float32(1 / math.Sqrt(ss/float64(H)+float64(eps)))
-	h.f32(mean, 1)[0], h.f32(rstd, 1)[0] = m, rs
-	gs, bs := h.f32(g, H), h.f32(b, H)
-	for c := range o {
-		o[c] = (o[c]-m)*rs*gs[c] + bs[c]
-	}
+	h.f32(mean, 1)[0], h.f32(rstd, 1)[0] = layerNormRow(o, h.f32(g, len(o)), h.f32(b, len(o)), eps)
 }
 
 func (h *hostDev) lnBwd(dx, dg, db, dy, x, mean, rstd, g cuda.DevPtr, rows, H int) {

@@ -41,7 +41,8 @@ __device__ double block_sum(double v) {
 // layernorm_row normalises the H values at o in place (the calling thread
 // only touches o[c] for c = threadIdx.x + k*blockDim.x, as the writers did):
 // o = (o - mean) * rstd * g + b with the population variance, two passes.
-__device__ void layernorm_row(float* o, const float* g, const float* b, int H, float eps) {
+// mean and rstd, unless null, receive the row's statistics (for backward).
+__device__ void layernorm_row(float* o, float* mean, float* rstd, const float* g, const float* b, int H, float eps) {
 	double s = 0.0;
 	for (int c = threadIdx.x; c < H; c += blockDim.x) s += (double)o[c];
 	float m = (float)(block_sum(s) / (double)H);
@@ -51,6 +52,7 @@ __device__ void layernorm_row(float* o, const float* g, const float* b, int H, f
 		ss += d * d;
 	}
 	float rs = (float)(1.0 / sqrt(block_sum(ss) / (double)H + (double)eps));
+	if (threadIdx.x == 0 && mean) { *mean = m; *rstd = rs; }
 	for (int c = threadIdx.x; c < H; c += blockDim.x) o[c] = (o[c] - m) * rs * g[c] + b[c];
 }
 
@@ -64,7 +66,7 @@ extern "C" __global__ void embed_ln(float* out, const int* ids, const int* pos, 
 	const float* p = wpe + (long long)pos[r] * H;
 	const float* t = tte + (long long)types[r] * H;
 	for (int c = threadIdx.x; c < H; c += blockDim.x) o[c] = (w[c] + p[c]) + t[c];
-	layernorm_row(o, g, b, H, eps);
+	layernorm_row(o, 0, 0, g, b, H, eps);
 }
 
 // bias_res_ln: one block per row r: out[r] = LayerNorm((x[r] + bias) + res[r]),
@@ -77,7 +79,7 @@ extern "C" __global__ void bias_res_ln(float* out, const float* x, const float* 
 	const float* xr = x + r * H;
 	const float* rr = res + r * H;
 	for (int c = threadIdx.x; c < H; c += blockDim.x) o[c] = (xr[c] + bias[c]) + rr[c];
-	layernorm_row(o, g, b, H, eps);
+	layernorm_row(o, 0, 0, g, b, H, eps);
 }
 
 __device__ float activate(float x, int act) {

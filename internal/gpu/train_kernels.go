@@ -29,22 +29,6 @@ extern "C" __global__ void dropout(float* out, const float* in, long long n, flo
 		out[i] = in[i] * drop_scale(p, seed, site, i);
 }
 
-// layernorm_save: o = LayerNorm(o) in place as layernorm_row, also storing
-// the row's mean and 1/std.
-__device__ void layernorm_save(float* o, float* mean, float* rstd, const float* g, const float* b, int H, float eps) {
-	double s = 0.0;
-	for (int c = threadIdx.x; c < H; c += blockDim.x) s += (double)o[c];
-	float m = (float)(block_sum(s) / (double)H);
-	double ss = 0.0;
-	for (int c = threadIdx.x; c < H; c += blockDim.x) {
-		double d = (double)(o[c] - m);
-		ss += d * d;
-	}
-	float rs = (float)(1.0 / sqrt(block_sum(ss) / (double)H + (double)eps));
-	if (threadIdx.x == 0) { *mean = m; *rstd = rs; }
-	for (int c = threadIdx.x; c < H; c += blockDim.x) o[c] = (o[c] - m) * rs * g[c] + b[c];
-}
-
 // embed_ln_train: one block per row: sum[r] = wte[ids] + wpe[pos] + tte[types];
 // out[r] = LayerNorm(sum[r]) with mean / rstd saved.
 extern "C" __global__ void embed_ln_train(float* out, float* sum, float* mean, float* rstd, const int* ids, const int* pos,
@@ -60,7 +44,7 @@ extern "C" __global__ void embed_ln_train(float* out, float* sum, float* mean, f
 		sm[c] = v;
 		o[c] = v;
 	}
-	layernorm_save(o, mean + r, rstd + r, g, b, H, eps);
+	layernorm_row(o, mean + r, rstd + r, g, b, H, eps);
 }
 
 // res_ln_train: one block per row: sum[r] = res[r] + drop(x[r] + bias);
@@ -79,7 +63,7 @@ extern "C" __global__ void res_ln_train(float* out, float* sum, float* mean, flo
 		sm[c] = v;
 		o[c] = v;
 	}
-	layernorm_save(o, mean + r, rstd + r, g, b, H, eps);
+	layernorm_row(o, mean + r, rstd + r, g, b, H, eps);
 }
 
 // ln_fwd_save: one block per row: out[r] = LayerNorm(x[r]) with mean / rstd saved.
@@ -89,7 +73,7 @@ extern "C" __global__ void ln_fwd_save(float* out, float* mean, float* rstd, con
 	float* o = out + r * H;
 	const float* xr = x + r * H;
 	for (int c = threadIdx.x; c < H; c += blockDim.x) o[c] = xr[c];
-	layernorm_save(o, mean + r, rstd + r, g, b, H, eps);
+	layernorm_row(o, mean + r, rstd + r, g, b, H, eps);
 }
 
 // ln_bwd: rows of LayerNorm backward with x the saved LayerNorm input:
