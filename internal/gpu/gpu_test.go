@@ -139,25 +139,11 @@ func TestForwardReferenceModels(t *testing.T) {
 
 func fixtureBatch(t *testing.T, f *hf.File) model.Batch {
 	t.Helper()
-	get := func(name string) ([]int32, []int) {
-		tn := f.Tensors[name]
-		if tn == nil {
-			t.Fatalf("fixture lacks %s", name)
-		}
-		v, err := tn.Int64()
-		if err != nil {
-			t.Fatal(err)
-		}
-		out := make([]int32, len(v))
-		for i, x := range v {
-			out[i] = int32(x)
-		}
-		return out, tn.Shape
+	b, err := model.BatchFromFile(f)
+	if err != nil {
+		t.Fatal(err)
 	}
-	ids, shape := get("input_ids")
-	types, _ := get("token_type_ids")
-	mask, _ := get("attention_mask")
-	return model.Batch{B: shape[0], T: shape[1], IDs: ids, TypeIDs: types, Mask: mask}
+	return b
 }
 
 func sameImportances(t *testing.T, what string, got, want []adarank.Importance, tol float64) {

@@ -17,28 +17,14 @@ const peftFixtureDir = "../../testdata/reference/lora"
 // peftFixtureBatch reads a PEFT fixture's batch and labels (token_type_ids optional).
 func peftFixtureBatch(t *testing.T, f *hf.File) (model.Batch, []int32) {
 	t.Helper()
-	get := func(name string) ([]int32, []int) {
-		tn := f.Tensors[name]
-		if tn == nil {
-			t.Fatalf("fixture lacks %s", name)
-		}
-		v, err := tn.Int64()
-		if err != nil {
-			t.Fatal(err)
-		}
-		out := make([]int32, len(v))
-		for i, x := range v {
-			out[i] = int32(x)
-		}
-		return out, tn.Shape
+	b, err := model.BatchFromFile(f)
+	if err != nil {
+		t.Fatal(err)
 	}
-	ids, shape := get("input_ids")
-	mask, _ := get("attention_mask")
-	b := model.Batch{B: shape[0], T: shape[1], IDs: ids, Mask: mask}
-	if f.Tensors["token_type_ids"] != nil {
-		b.TypeIDs, _ = get("token_type_ids")
+	labels, _, err := f.Int32s("labels")
+	if err != nil {
+		t.Fatal(err)
 	}
-	labels, _ := get("labels")
 	return b, labels
 }
 
@@ -154,11 +140,7 @@ func TestPEFTFixtureTrainer(t *testing.T) {
 
 func peftFixtureF32(t *testing.T, f *hf.File, name string) []float32 {
 	t.Helper()
-	tn := f.Tensors[name]
-	if tn == nil {
-		t.Fatalf("fixture lacks %s", name)
-	}
-	v, err := tn.Float32()
+	v, err := f.Float32s(name)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -424,3 +424,33 @@ func parseObject(raw []byte) ([]keyVal, error) {
 	}
 	return out, nil
 }
+
+// Float32s returns the values of the named floating-point tensor.
+func (f *File) Float32s(name string) ([]float32, error) {
+	t := f.Tensors[name]
+	if t == nil {
+		return nil, fmt.Errorf("no tensor %s", name)
+	}
+	return t.Float32()
+}
+
+// Int32s returns the values of the named integer tensor as int32 (token
+// ids, masks) and its shape.
+func (f *File) Int32s(name string) ([]int32, []int, error) {
+	t := f.Tensors[name]
+	if t == nil {
+		return nil, nil, fmt.Errorf("no tensor %s", name)
+	}
+	v, err := t.Int64()
+	if err != nil {
+		return nil, nil, err
+	}
+	out := make([]int32, len(v))
+	for i, x := range v {
+		if x < math.MinInt32 || x > math.MaxInt32 {
+			return nil, nil, fmt.Errorf("tensor %s: value %d does not fit in int32", name, x)
+		}
+		out[i] = int32(x)
+	}
+	return out, t.Shape, nil
+}

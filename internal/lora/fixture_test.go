@@ -15,32 +15,11 @@ const fixtureDir = "../../testdata/reference/lora"
 
 func fixtureTensor(t *testing.T, f *hf.File, name string) []float32 {
 	t.Helper()
-	tn := f.Tensors[name]
-	if tn == nil {
-		t.Fatalf("fixture lacks %s", name)
-	}
-	v, err := tn.Float32()
+	v, err := f.Float32s(name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return v
-}
-
-func fixtureInts(t *testing.T, f *hf.File, name string) ([]int32, []int) {
-	t.Helper()
-	tn := f.Tensors[name]
-	if tn == nil {
-		t.Fatalf("fixture lacks %s", name)
-	}
-	v, err := tn.Int64()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := make([]int32, len(v))
-	for i, x := range v {
-		out[i] = int32(x)
-	}
-	return out, tn.Shape
 }
 
 // TestPEFTFixture loads adapters saved by PEFT (tools/reference/make_fixtures.py)
@@ -66,13 +45,14 @@ func TestPEFTFixture(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ids, shape := fixtureInts(t, exp, "input_ids")
-			mask, _ := fixtureInts(t, exp, "attention_mask")
-			b := model.Batch{B: shape[0], T: shape[1], IDs: ids, Mask: mask}
-			if exp.Tensors["token_type_ids"] != nil {
-				b.TypeIDs, _ = fixtureInts(t, exp, "token_type_ids")
+			b, err := model.BatchFromFile(exp)
+			if err != nil {
+				t.Fatal(err)
 			}
-			labels, _ := fixtureInts(t, exp, "labels")
+			labels, _, err := exp.Int32s("labels")
+			if err != nil {
+				t.Fatal(err)
+			}
 			if err := m.Validate(b); err != nil {
 				t.Fatal(err)
 			}

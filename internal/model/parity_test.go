@@ -22,32 +22,11 @@ func readExpected(t *testing.T, path string) *hf.File {
 
 func f32(t *testing.T, f *hf.File, name string) []float32 {
 	t.Helper()
-	tn := f.Tensors[name]
-	if tn == nil {
-		t.Fatalf("fixture lacks %s", name)
-	}
-	v, err := tn.Float32()
+	v, err := f.Float32s(name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return v
-}
-
-func i32(t *testing.T, f *hf.File, name string) ([]int32, []int) {
-	t.Helper()
-	tn := f.Tensors[name]
-	if tn == nil {
-		t.Fatalf("fixture lacks %s", name)
-	}
-	v, err := tn.Int64()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := make([]int32, len(v))
-	for i, x := range v {
-		out[i] = int32(x)
-	}
-	return out, tn.Shape
 }
 
 // relErr is ‖got−want‖∞ / max(‖want‖∞, tiny), over the positions keep selects.
@@ -62,10 +41,12 @@ func relErr(got, want []float32) float64 {
 
 // fixtureBatch reads input_ids, token_type_ids and attention_mask.
 func fixtureBatch(t *testing.T, exp *hf.File) Batch {
-	ids, shape := i32(t, exp, "input_ids")
-	types, _ := i32(t, exp, "token_type_ids")
-	mask, _ := i32(t, exp, "attention_mask")
-	return Batch{B: shape[0], T: shape[1], IDs: ids, TypeIDs: types, Mask: mask}
+	t.Helper()
+	b, err := BatchFromFile(exp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // maskedRows keeps only the hidden-state rows of real tokens (padding rows

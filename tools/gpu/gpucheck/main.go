@@ -252,22 +252,11 @@ func precName(tf32 bool) string {
 }
 
 func fixtureBatch(f *hf.File) model.Batch {
-	get := func(name string) ([]int32, []int) {
-		t := f.Tensors[name]
-		v, err := t.Int64()
-		if err != nil {
-			fatal(err)
-		}
-		out := make([]int32, len(v))
-		for i, x := range v {
-			out[i] = int32(x)
-		}
-		return out, t.Shape
+	b, err := model.BatchFromFile(f)
+	if err != nil {
+		fatal(err)
 	}
-	ids, shape := get("input_ids")
-	types, _ := get("token_type_ids")
-	mask, _ := get("attention_mask")
-	return model.Batch{B: shape[0], T: shape[1], IDs: ids, TypeIDs: types, Mask: mask}
+	return b
 }
 
 func bertBase(layers int) *model.Model {

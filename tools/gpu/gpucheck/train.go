@@ -452,26 +452,14 @@ func peftParity(d *cuda.Device, dir string, precs []string) {
 		check(false, "%s: %v", name, err)
 		return
 	}
-	ints := func(n string) ([]int32, []int) {
-		t := exp.Tensors[n]
-		if t == nil {
-			return nil, nil
-		}
-		v, err := t.Int64()
-		if err != nil {
-			must(err)
-		}
-		out := make([]int32, len(v))
-		for i, x := range v {
-			out[i] = int32(x)
-		}
-		return out, t.Shape
+	b, err := model.BatchFromFile(exp)
+	if err != nil {
+		must(err)
 	}
-	ids, shape := ints("input_ids")
-	mask, _ := ints("attention_mask")
-	types, _ := ints("token_type_ids")
-	labels, _ := ints("labels")
-	b := model.Batch{B: shape[0], T: shape[1], IDs: ids, Mask: mask, TypeIDs: types}
+	labels, _, err := exp.Int32s("labels")
+	if err != nil {
+		must(err)
+	}
 	torch := map[string][]float32{}
 	for _, n := range exp.Order {
 		if key, ok := strings.CutPrefix(n, "grad."); ok {
