@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"github.com/adarank/adarank/internal/lora"
 	"github.com/adarank/adarank/internal/model"
 	"github.com/adarank/adarank/internal/report"
+	"github.com/adarank/adarank/internal/toydata"
 )
 
 const loraBase = "../../testdata/reference/lora/lora-bert/base"
@@ -21,24 +21,8 @@ const loraBase = "../../testdata/reference/lora/lora-bert/base"
 // writeToyData writes a generic TSV data set whose label is signalled by a word.
 func writeToyData(t *testing.T, dir string) {
 	t.Helper()
-	words := []string{"the", "river", "wound", "slowly", "through", "valley", "past", "old", "farms", "quiet", "village", "children"}
-	signal := []string{"apple", "house", "water"}
-	rng := rand.New(rand.NewPCG(1, 1))
-	for split, n := range map[string]int{"train": 120, "test": 30} {
-		var b strings.Builder
-		b.WriteString("text\tlabel\n")
-		for i := 0; i < n; i++ {
-			lab := rng.IntN(3)
-			var ws []string
-			for j := 0; j < 4+rng.IntN(6); j++ {
-				ws = append(ws, words[rng.IntN(len(words))])
-			}
-			ws = append(ws[:2], append([]string{signal[lab]}, ws[2:]...)...)
-			fmt.Fprintf(&b, "%s\t%s\n", strings.Join(ws, " "), []string{"neg", "neu", "pos"}[lab])
-		}
-		if err := os.WriteFile(filepath.Join(dir, split+".tsv"), []byte(b.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
+	if err := toydata.WriteTSV(dir, 120, 30); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/adarank/adarank/internal/toydata"
 	"github.com/adarank/adarank/internal/train"
 )
 
@@ -19,24 +19,8 @@ const tinyModel = "../../testdata/reference/models/bert-pretraining"
 // writeToyData writes a generic train.tsv/test.tsv whose label is signalled by a word.
 func writeToyData(t *testing.T, dir string) {
 	t.Helper()
-	words := []string{"the", "river", "wound", "slowly", "through", "valley", "past", "old", "farms", "quiet", "village", "children"}
-	signal := []string{"apple", "house", "water"}
-	rng := rand.New(rand.NewPCG(1, 1))
-	for split, n := range map[string]int{"train": 96, "test": 30} {
-		var b strings.Builder
-		b.WriteString("text\tlabel\n")
-		for i := 0; i < n; i++ {
-			lab := rng.IntN(3)
-			var ws []string
-			for j := 0; j < 4+rng.IntN(6); j++ {
-				ws = append(ws, words[rng.IntN(len(words))])
-			}
-			ws = append(ws[:2], append([]string{signal[lab]}, ws[2:]...)...)
-			fmt.Fprintf(&b, "%s\t%s\n", strings.Join(ws, " "), []string{"neg", "neu", "pos"}[lab])
-		}
-		if err := os.WriteFile(filepath.Join(dir, split+".tsv"), []byte(b.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
+	if err := toydata.WriteTSV(dir, 96, 30); err != nil {
+		t.Fatal(err)
 	}
 }
 
