@@ -100,17 +100,6 @@ func (h *hostDev) launchTrain(name string, grid, block cuda.Dim3, shmem int, slo
 		for i := range dx {
 			dx[i] = dy[i] * actDeriv(x[i], n(4))
 		}
-	case "permute":
-		B, T, nh, hs := n(2), n(3), n(4), n(5)
-		C := nh * hs
-		o, x := h.f32(p(0), B*T*C), h.f32(p(1), B*T*C)
-		for row := 0; row < B*T; row++ {
-			bb, t := row/T, row%T
-			for col := 0; col < C; col++ {
-				hh, d := col/hs, col%hs
-				o[((bb*nh+hh)*T+t)*hs+d] = x[row*C+col]
-			}
-		}
 	case "softmax_bwd":
 		rows, T := n(3), n(4)
 		for r := 0; r < rows; r++ {

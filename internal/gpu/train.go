@@ -10,9 +10,9 @@ import (
 
 // trainKernels are the functions Trainer launches.
 type trainKernels struct {
-	dropout, embedLN, resLN, lnFwd, lnBwd, biasGrad, biasActSave, biasAct, actBwd   *cuda.Function
-	permute, biasPermute, unpermute, softmaxMask, softmaxBwd, gatherCLS, scatterCLS *cuda.Function
-	xent, gatherRows, scatterRows, sumsq, adamw                                     *cuda.Function
+	dropout, embedLN, resLN, lnFwd, lnBwd, biasGrad, biasActSave, biasAct, actBwd *cuda.Function
+	biasPermute, unpermute, softmaxMask, softmaxBwd, gatherCLS, scatterCLS        *cuda.Function
+	xent, gatherRows, scatterRows, sumsq, adamw                                   *cuda.Function
 }
 
 func loadTrainKernels(d device) (*trainKernels, error) {
@@ -27,7 +27,7 @@ func loadTrainKernels(d device) (*trainKernels, error) {
 	}{
 		{"dropout", &k.dropout}, {"embed_ln_train", &k.embedLN}, {"res_ln_train", &k.resLN}, {"ln_fwd_save", &k.lnFwd},
 		{"ln_bwd", &k.lnBwd}, {"bias_grad", &k.biasGrad}, {"bias_act_save", &k.biasActSave}, {"bias_act", &k.biasAct},
-		{"act_bwd", &k.actBwd}, {"permute", &k.permute}, {"bias_permute", &k.biasPermute}, {"unpermute", &k.unpermute},
+		{"act_bwd", &k.actBwd}, {"bias_permute", &k.biasPermute}, {"unpermute", &k.unpermute},
 		{"softmax_mask", &k.softmaxMask}, {"softmax_bwd", &k.softmaxBwd}, {"gather_cls", &k.gatherCLS},
 		{"scatter_cls_add", &k.scatterCLS}, {"xent", &k.xent}, {"gather_rows", &k.gatherRows},
 		{"scatter_add_rows", &k.scatterRows}, {"sumsq", &k.sumsq}, {"adamw", &k.adamw},
@@ -848,7 +848,8 @@ func (t *Trainer) layerBackward(l int, needIn bool) error {
 		return err
 	}
 	// Attention: ctx = drop(att)·v, att = softmax(q·kᵀ·scale + mask).
-	if err := t.launchElem(k.permute, BT*H, t.pA, t.dCtx, B, T, nh, hs); err != nil {
+	// [BT,H] → [B,nh,T,hs]: bias_permute with the zero vector as its bias.
+	if err := t.launchElem(k.biasPermute, BT*H, t.pA, t.dCtx, t.zero, t.zero, BT, B, T, nh, hs); err != nil {
 		return err
 	}
 	attUsed := L.att

@@ -162,20 +162,6 @@ extern "C" __global__ void act_bwd(float* dx, const float* dy, const float* x, l
 	}
 }
 
-// permute: x [B*T, nh*hs] -> out [B, nh, T, hs] (no bias).
-extern "C" __global__ void permute(float* out, const float* x, int B, int T, int nh, int hs) {
-	int C = nh * hs;
-	long long n = (long long)B * T * C;
-	for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
-		long long row = i / C;
-		int col = (int)(i - row * C);
-		int h = col / hs, d = col - h * hs;
-		long long bb = row / T;
-		int t = (int)(row - bb * T);
-		out[((bb * nh + h) * T + t) * hs + d] = x[i];
-	}
-}
-
 // softmax_bwd: one warp per row of T: ds = p·(dp − Σ dp·p) (ds may alias dp).
 extern "C" __global__ void softmax_bwd(float* ds, const float* p, const float* dp, int rows, int T) {
 	long long row = (long long)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);

@@ -101,7 +101,7 @@ func TestTrainerMLMGradsMatchCPU(t *testing.T) {
 				t.Errorf("%s: gradient of %s rel err %.3g", act, nt.Name, e)
 			}
 		}
-		for _, k := range []string{"ln_bwd", "softmax_bwd", "xent", "scatter_add_rows", "act_bwd", "bias_grad", "permute"} {
+		for _, k := range []string{"ln_bwd", "softmax_bwd", "xent", "scatter_add_rows", "act_bwd", "bias_grad", "bias_permute"} {
 			if d.launches[k] == 0 {
 				t.Errorf("kernel %s never launched", k)
 			}

@@ -807,25 +807,8 @@ func loraStepBench(d *cuda.Device, steps, warmup int, precs []string, peaks map[
 	wall := map[string]float64{}
 	for _, prec := range precs {
 		setPrecision(d, prec)
-		for range warmup {
-			step()
-		}
-		if err := d.Sync(); err != nil {
-			must(err)
-		}
-		start := time.Now()
-		for range steps {
-			step()
-		}
-		if err := d.Sync(); err != nil {
-			must(err)
-		}
-		sec := time.Since(start).Seconds() / float64(steps)
-		tflops := flops / sec / 1e12
-		mfu := math.NaN()
-		if p := peaks[prec]; p > 0 {
-			mfu = tflops / p
-		}
+		sec := timeSteps(d, step, warmup, steps)
+		tflops, mfu := rate(flops, sec, peaks[prec])
 		ok := !math.IsNaN(loss) && !math.IsInf(loss, 0)
 		fmt.Printf("%-4s %7.2f ms/step  %8.0f tokens/s  peak memory %.2f GiB  %.1f TFLOP/s  MFU %s (of the measured %s GEMM peak)  loss %.4f\n",
 			prec, 1e3*sec, B*T/sec, mw.peakGiB(), tflops, pct(mfu), prec, loss)
@@ -870,6 +853,31 @@ func loraStepBench(d *cuda.Device, steps, warmup int, precs []string, peaks map[
 		tr = plain
 	}
 	setPrecision(d, "fp32")
+}
+
+// timeSteps runs warmup untimed steps, then returns the mean seconds of
+// steps more (synchronised before and after).
+func timeSteps(d *cuda.Device, step func(), warmup, steps int) float64 {
+	for range warmup {
+		step()
+	}
+	must(d.Sync())
+	start := time.Now()
+	for range steps {
+		step()
+	}
+	must(d.Sync())
+	return time.Since(start).Seconds() / float64(steps)
+}
+
+// rate is the TFLOP/s of flops in sec seconds and its share of peak (NaN without a peak).
+func rate(flops, sec, peak float64) (tflops, mfu float64) {
+	tflops = flops / sec / 1e12
+	mfu = math.NaN()
+	if peak > 0 {
+		mfu = tflops / peak
+	}
+	return tflops, mfu
 }
 
 func pct(x float64) string {
@@ -988,25 +996,8 @@ func pretrainCase(d *cuda.Device, name string, c model.Config, B, T, steps, warm
 	}
 	for _, prec := range precs {
 		setPrecision(d, prec)
-		for range warmup {
-			step()
-		}
-		if err := d.Sync(); err != nil {
-			must(err)
-		}
-		start := time.Now()
-		for range steps {
-			step()
-		}
-		if err := d.Sync(); err != nil {
-			must(err)
-		}
-		sec := time.Since(start).Seconds() / float64(steps)
-		tflops := flops / sec / 1e12
-		mfu := math.NaN()
-		if p := peaks[prec]; p > 0 {
-			mfu = tflops / p
-		}
+		sec := timeSteps(d, step, warmup, steps)
+		tflops, mfu := rate(flops, sec, peaks[prec])
 		fmt.Printf("%-4s %7.2f ms/step  %8.0f tokens/s  peak memory %.2f GiB  %.1f TFLOP/s  MFU %s  MLM loss %.4f\n",
 			prec, 1e3*sec, float64(B*T)/sec, mw.peakGiB(), tflops, pct(mfu), loss)
 		record(map[string]any{"kind": "pretrain_step", "impl": "adarank-cuda", "case": name, "precision": prec,
