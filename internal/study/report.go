@@ -51,6 +51,7 @@ type Results struct {
 	Groups       []Group        `json:"groups"`
 	Correlations []Correlation  `json:"correlations"`
 	Times        []TimeStats    `json:"wall_time"`
+	Headroom     *Headroom      `json:"headroom,omitempty"`
 	Plots        []Plot         `json:"importance_plots"`
 	Conclusion   []string       `json:"conclusion"`
 	Cells        []CellResult   `json:"cells"`
@@ -114,6 +115,127 @@ type Paired struct {
 	TP       Num            `json:"t_p"`
 	Sign     SignResult     `json:"sign_test"`
 	Wilcoxon WilcoxonResult `json:"wilcoxon"`
+}
+
+// Headroom says how much accuracy the rank budget itself moves, with
+// uniform ranks: a larger against a smaller r (same modules), and all
+// module types against one (same r). Rank allocation can only matter where
+// the budget does.
+type Headroom struct {
+	Rank    []RankGain   `json:"rank"`
+	Modules []ModuleGain `json:"modules"`
+}
+
+// RankGain is uniform test accuracy at RHi minus at RLo (means over seeds).
+type RankGain struct {
+	Model   string `json:"model"`
+	Task    string `json:"task"`
+	Setting string `json:"setting"`
+	Modules string `json:"modules"`
+	RLo     int    `json:"r_lo"`
+	RHi     int    `json:"r_hi"`
+	Lo      Num    `json:"lo"`
+	Hi      Num    `json:"hi"`
+	Gain    Num    `json:"gain"`
+	SeedsLo int    `json:"seeds_lo"`
+	SeedsHi int    `json:"seeds_hi"`
+}
+
+// ModuleGain is uniform test accuracy of the joint module setting minus the
+// mean over the single-type settings, at one r.
+type ModuleGain struct {
+	Model   string `json:"model"`
+	Task    string `json:"task"`
+	Setting string `json:"setting"`
+	AvgRank int    `json:"avg_rank"`
+	Joint   string `json:"joint"`
+	Singles int    `json:"singles"`
+	Single  Num    `json:"single_mean"`
+	All     Num    `json:"joint_mean"`
+	Gain    Num    `json:"gain"`
+}
+
+// headroom derives Headroom from the groups' uniform-rank means.
+func headroom(gs []Group) *Headroom {
+	type key struct{ model, task, setting, modules string }
+	uni := map[key]map[int]SourceStats{}
+	var order []key
+	for _, g := range gs {
+		for _, s := range g.Sources {
+			if s.Source != SourceUniform || s.N == 0 {
+				continue
+			}
+			k := key{g.Model, g.Task, g.Setting, g.Modules}
+			if uni[k] == nil {
+				uni[k] = map[int]SourceStats{}
+				order = append(order, k)
+			}
+			uni[k][g.AvgRank] = s
+		}
+	}
+	h := &Headroom{}
+	for _, k := range order {
+		var rs []int
+		for r := range uni[k] {
+			rs = append(rs, r)
+		}
+		if len(rs) < 2 {
+			continue
+		}
+		sort.Ints(rs)
+		lo, hi := uni[k][rs[0]], uni[k][rs[len(rs)-1]]
+		h.Rank = append(h.Rank, RankGain{Model: k.model, Task: k.task, Setting: k.setting, Modules: k.modules, RLo: rs[0], RHi: rs[len(rs)-1],
+			Lo: lo.Mean, Hi: hi.Mean, Gain: Num(diff(float64(hi.Mean), float64(lo.Mean))), SeedsLo: lo.N, SeedsHi: hi.N})
+	}
+	// Joint settings (several types) against the mean of the single types present.
+	type gk struct {
+		model, task, setting string
+		r                    int
+	}
+	singles := map[gk][]float64{}
+	joints := map[gk][]Group{}
+	var gorder []gk
+	for _, g := range gs {
+		var mean *Num
+		for i := range g.Sources {
+			if g.Sources[i].Source == SourceUniform && g.Sources[i].N > 0 {
+				mean = &g.Sources[i].Mean
+			}
+		}
+		if mean == nil {
+			continue
+		}
+		k := gk{g.Model, g.Task, g.Setting, g.AvgRank}
+		if _, seen := singles[k]; !seen && joints[k] == nil {
+			gorder = append(gorder, k)
+		}
+		if g.Modules != "all" && !strings.Contains(g.Modules, "+") { // one module type (labels join types with "+")
+			singles[k] = append(singles[k], float64(*mean))
+		} else {
+			joints[k] = append(joints[k], g)
+			if _, ok := singles[k]; !ok {
+				singles[k] = nil
+			}
+		}
+	}
+	for _, k := range gorder {
+		if len(singles[k]) < 2 {
+			continue
+		}
+		m, _ := MeanStd(singles[k])
+		for _, g := range joints[k] {
+			for _, s := range g.Sources {
+				if s.Source == SourceUniform && s.N > 0 {
+					h.Modules = append(h.Modules, ModuleGain{Model: k.model, Task: k.task, Setting: k.setting, AvgRank: k.r, Joint: g.Modules,
+						Singles: len(singles[k]), Single: Num(m), All: s.Mean, Gain: Num(diff(float64(s.Mean), m))})
+				}
+			}
+		}
+	}
+	if len(h.Rank) == 0 && len(h.Modules) == 0 {
+		return nil
+	}
+	return h
 }
 
 // Excludes0 reports whether the 95% interval lies above (+1) or below (-1) zero.
@@ -283,6 +405,7 @@ func Report(outDir string) (*Results, error) {
 	}
 	res.Correlations = correlations(res.Cells, imps, ord)
 	res.Times = wallTimes(res.Cells)
+	res.Headroom = headroom(res.Groups)
 	res.Conclusion = conclusion(res)
 	if err := report.WriteJSON(filepath.Join(outDir, "results.json"), res); err != nil {
 		return nil, err
@@ -712,6 +835,27 @@ func conclusion(res *Results) []string {
 			out = append(out, fmt.Sprintf("AdaRank − %s (same budget): %d higher / %d equal / %d lower; interval above 0 in %d, below 0 in %d of %d.", cmp[1], st.win, st.tie, st.loss, st.above, st.below, st.k))
 		}
 	}
+	if h := res.Headroom; h != nil {
+		var parts []string
+		if len(h.Rank) > 0 {
+			var g []float64
+			for _, x := range h.Rank {
+				g = append(g, float64(x.Gain))
+			}
+			m, _ := MeanStd(g)
+			parts = append(parts, fmt.Sprintf("raising the uniform rank from r = %d to %d changed test accuracy by %+.2f percentage points on average over %d comparison%s",
+				h.Rank[0].RLo, h.Rank[0].RHi, 100*m, len(g), plural(len(g))))
+		}
+		if len(h.Modules) > 0 {
+			var g []float64
+			for _, x := range h.Modules {
+				g = append(g, float64(x.Gain))
+			}
+			m, _ := MeanStd(g)
+			parts = append(parts, fmt.Sprintf("adapting the joint module setting instead of one type by %+.2f (%d comparison%s)", 100*m, len(g), plural(len(g))))
+		}
+		out = append(out, "Headroom, with uniform ranks: "+strings.Join(parts, "; ")+". Allocating a fixed rank budget can only matter as much as the budget does.")
+	}
 	if n := len(res.Correlations); n > 0 {
 		pos, sig := 0, 0
 		var rhos []float64
@@ -966,6 +1110,27 @@ func Markdown(res *Results) string {
 			p("| %s | %s | %s | %d | %s | %s | %s |\n", c.Model, c.Task, c.Setting, c.AvgRank, strings.Join(parts, "; "), rho, pval(float64(c.P)))
 		}
 		p("\n")
+	}
+
+	if h := res.Headroom; h != nil {
+		p("## How much the rank budget itself matters\n\n")
+		p("With uniform ranks (means over seeds, percent): test accuracy at a larger against a smaller r with the same modules, and of the joint module setting against the mean of the single types at the same r. Rank allocation can only move accuracy as far as the budget does.\n\n")
+		if len(h.Rank) > 0 {
+			p("| model | task | setting | modules | r | accuracy | r | accuracy | gain, pp |\n|---|---|---|---|---|---|---|---|---|\n")
+			for _, x := range h.Rank {
+				p("| %s | %s | %s | %s | %d | %s (%d) | %d | %s (%d) | %s |\n", x.Model, x.Task, x.Setting, x.Modules, x.RLo, pct(float64(x.Lo)), x.SeedsLo,
+					x.RHi, pct(float64(x.Hi)), x.SeedsHi, pp(x.Gain))
+			}
+			p("\n")
+		}
+		if len(h.Modules) > 0 {
+			p("| model | task | setting | r | single types (mean of n) | joint setting | accuracy | gain, pp |\n|---|---|---|---|---|---|---|---|\n")
+			for _, x := range h.Modules {
+				p("| %s | %s | %s | %d | %s (%d) | %s | %s | %s |\n", x.Model, x.Task, x.Setting, x.AvgRank, pct(float64(x.Single)), x.Singles, x.Joint,
+					pct(float64(x.All)), pp(x.Gain))
+			}
+			p("\n")
+		}
 	}
 
 	p("## Wall time per cell\n\n")

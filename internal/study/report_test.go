@@ -197,3 +197,30 @@ func TestReportEmpty(t *testing.T) {
 		t.Errorf("empty report: %+v", res)
 	}
 }
+
+// headroom: uniform accuracy at the larger minus the smaller r, and the
+// joint module setting minus the mean of the single types, per group.
+func TestHeadroom(t *testing.T) {
+	g := func(mod string, r int, uniform, adarank float64) Group {
+		return Group{Model: "m", Task: "t", Setting: "s", Modules: mod, AvgRank: r, Sources: []SourceStats{
+			{Source: SourceAdaRank, N: 5, Mean: Num(adarank)}, {Source: SourceUniform, N: 5, Mean: Num(uniform)}}}
+	}
+	gs := []Group{g("query", 4, 0.80, 0.9), g("query", 8, 0.82, 0.1), g("value", 4, 0.70, 0.9), g("value", 8, 0.71, 0.9),
+		g("all", 4, 0.90, 0.9), g("query+value", 8, 0.85, 0.2)}
+	h := headroom(gs)
+	if h == nil || len(h.Rank) != 2 || len(h.Modules) != 2 {
+		t.Fatalf("headroom %+v", h)
+	}
+	if r := h.Rank[0]; r.Modules != "query" || r.RLo != 4 || r.RHi != 8 || math.Abs(float64(r.Gain)-0.02) > 1e-9 {
+		t.Errorf("rank gain %+v", r)
+	}
+	if m := h.Modules[0]; m.Joint != "all" || m.AvgRank != 4 || m.Singles != 2 || math.Abs(float64(m.Gain)-(0.90-0.75)) > 1e-9 {
+		t.Errorf("module gain %+v", m)
+	}
+	if m := h.Modules[1]; m.Joint != "query+value" || math.Abs(float64(m.Gain)-(0.85-0.765)) > 1e-9 {
+		t.Errorf("module gain %+v", m)
+	}
+	if headroom([]Group{g("query", 4, 0.8, 0.8)}) != nil {
+		t.Error("headroom from a single group")
+	}
+}
