@@ -80,7 +80,7 @@ type Trainer struct {
 	ids, pos, types, mask         cuda.DevPtr
 	embSum, embMean, embRstd, emb cuda.DevPtr
 	layers                        []layerBufs
-	tmp                           cuda.DevPtr // [BT, max(H, I)] GEMM output
+	tmp                           cuda.DevPtr // [BT, H] GEMM output
 	pA, pB, pC                    cuda.DevPtr // permuted scratch [BT,H]
 	dOut, dRes, dLn1, dCtx, dIn   cuda.DevPtr // [BT,H]
 	dQ, dK, dV, dDrop             cuda.DevPtr
@@ -174,7 +174,7 @@ func (t *Trainer) alloc() error {
 			}
 		}
 	}
-	t.tmp = a("linear output", BT*max(H, I))
+	t.tmp = a("linear output", BT*H) // the feed-forward input projection writes fiPre itself
 	t.pA, t.pB, t.pC = a("attention gradients", BT*H), a("attention gradients", BT*H), a("attention gradients", BT*H)
 	t.dOut, t.dRes, t.dLn1, t.dCtx, t.dIn = a("gradients", BT*H), a("gradients", BT*H), a("gradients", BT*H), a("gradients", BT*H), a("gradients", BT*H)
 	t.dQ, t.dK, t.dV, t.dDrop = a("gradients", BT*H), a("gradients", BT*H), a("gradients", BT*H), a("gradients", BT*H)
