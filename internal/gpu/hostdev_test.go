@@ -3,6 +3,8 @@ package gpu
 import (
 	"fmt"
 	"math"
+	"sort"
+	"testing"
 
 	"github.com/adarank/adarank/internal/cuda"
 )
@@ -16,7 +18,8 @@ import (
 type hostDev struct {
 	mem      []float32
 	launches map[string]int
-	poison   bool // fill new allocations with NaN (catches reads of unwritten memory)
+	poison   bool     // fill new allocations with NaN (catches reads of unwritten memory)
+	allocs   [][2]int // [start, end) of every allocation in mem indices, ascending
 }
 
 func newHostDev() *hostDev {
@@ -43,15 +46,52 @@ func (h *hostDev) AllocF32(name string, n int) (*cuda.Buffer, error) {
 		}
 	}
 	h.mem = grown
+	h.allocs = append(h.allocs, [2]int{start, start + n})
 	return &cuda.Buffer{Ptr: cuda.DevPtr(4 * start), Bytes: 4 * n, Name: name}, nil
 }
 
+// f32 is device memory [p, p+n): it must lie inside one allocation (an
+// overrun into the next buffer would go unnoticed on a real GPU).
 func (h *hostDev) f32(p cuda.DevPtr, n int) []float32 {
 	i := int(p) / 4
 	if p%4 != 0 || i < 1024 || i+n > len(h.mem) {
 		panic(fmt.Sprintf("hostDev: access %#x+%d outside device memory", p, n))
 	}
+	h.inside(i, n)
 	return h.mem[i : i+n]
+}
+
+// inside panics unless mem[i, i+n) lies in one allocation.
+func (h *hostDev) inside(i, n int) {
+	if n == 0 {
+		return
+	}
+	k := sort.Search(len(h.allocs), func(k int) bool { return h.allocs[k][1] > i })
+	if k == len(h.allocs) || i < h.allocs[k][0] || i+n > h.allocs[k][1] {
+		panic(fmt.Sprintf("hostDev: access to floats [%d, %d) crosses an allocation boundary", i, i+n))
+	}
+}
+
+// gemmSpan checks that a row-major operand (rows × cols, leading dimension
+// ld, batch items stride apart) lies inside one allocation.
+func (h *hostDev) gemmSpan(p cuda.DevPtr, rows, cols, ld, stride, batch int) {
+	if rows == 0 || cols == 0 || batch == 0 {
+		return
+	}
+	h.inside(int(p)/4, (batch-1)*stride+(rows-1)*ld+cols)
+}
+
+func (h *hostDev) gemmSpans(tA, tB bool, M, N, K int, A cuda.DevPtr, lda, sA int, B cuda.DevPtr, ldb, sB int, C cuda.DevPtr, ldc, sC, batch int) {
+	ra, ca, rb, cb := M, K, K, N
+	if tA {
+		ra, ca = K, M
+	}
+	if tB {
+		rb, cb = N, K
+	}
+	h.gemmSpan(A, ra, ca, lda, sA, batch)
+	h.gemmSpan(B, rb, cb, ldb, sB, batch)
+	h.gemmSpan(C, M, N, ldc, sC, batch)
 }
 
 func (h *hostDev) i32(p cuda.DevPtr, i int) int32 {
@@ -123,6 +163,7 @@ func (h *hostDev) Gemm(tA, tB bool, M, N, K int, alpha float32, A cuda.DevPtr, l
 		return err
 	}
 	h.launches["gemm"]++
+	h.gemmSpans(tA, tB, M, N, K, A, lda, 0, B, ldb, 0, C, ldc, 0, 1)
 	cuda.RowMajorGemm(tA, tB, M, N, K, A, lda, B, ldb, C, ldc).RunHost(h.mem, alpha, beta, 1)
 	return nil
 }
@@ -133,6 +174,7 @@ func (h *hostDev) GemmStridedBatched(tA, tB bool, M, N, K int, alpha float32, A 
 		return err
 	}
 	h.launches["gemm_batched"]++
+	h.gemmSpans(tA, tB, M, N, K, A, lda, strideA, B, ldb, strideB, C, ldc, strideC, batch)
 	cuda.RowMajorGemmStrided(tA, tB, M, N, K, A, lda, strideA, B, ldb, strideB, C, ldc, strideC).RunHost(h.mem, alpha, beta, batch)
 	return nil
 }
@@ -320,4 +362,27 @@ func (h *hostDev) absdiffSum(slot, a, b cuda.DevPtr, n int) {
 		s += math.Abs(float64(as[i]) - float64(bs[i]))
 	}
 	h.setF64(slot, h.f64(slot)+s)
+}
+
+// The emulation rejects an access that runs from one buffer into the next.
+func TestHostDevCatchesOverruns(t *testing.T) {
+	h := newHostDev()
+	a, _ := h.AllocF32("a", 10)
+	b, _ := h.AllocF32("b", 10)
+	h.f32(a.Ptr, 10)
+	h.f32(b.Ptr.Add(5), 5)
+	for _, bad := range []func(){
+		func() { h.f32(a.Ptr, 11) },
+		func() { h.f32(b.Ptr.Add(5), 6) },
+		func() { h.Gemm(false, false, 3, 4, 2, 1, a.Ptr, 2, b.Ptr, 4, 0, a.Ptr, 4) }, // C needs 12 floats
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Error("overrun not caught")
+				}
+			}()
+			bad()
+		}()
+	}
 }
