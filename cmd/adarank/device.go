@@ -62,3 +62,11 @@ func deviceName(d *cuda.Device) string {
 	}
 	return fmt.Sprintf("cuda:%d %s (%s)", d.Ordinal, d.Name, d.Precision())
 }
+
+// deviceLabel is deviceName, or "cpu" for the CPU.
+func deviceLabel(d *cuda.Device) string {
+	if d == nil {
+		return "cpu"
+	}
+	return deviceName(d)
+}

@@ -164,7 +164,7 @@ func pretrainMain(args []string) error {
 	if err := tr.Export(dir, *tokDir, *dtype); err != nil {
 		return err
 	}
-	if err := report.WriteJSON(filepath.Join(dir, "training.json"), map[string]any{"state": st, "options": tr.O, "config": cfg}); err != nil {
+	if err := report.WriteJSON(filepath.Join(dir, "training.json"), map[string]any{"state": st, "options": tr.O, "config": cfg, "device": deviceLabel(dev)}); err != nil {
 		return err
 	}
 	fmt.Printf("wrote %s (step %d of %d, %d tokens seen)\n", dir, st.Step, *steps, st.TokensSeen)

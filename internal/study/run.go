@@ -691,6 +691,9 @@ func (r *runner) runCell(c *Cell, e *IndexEntry, pos, total int) (bool, error) {
 		}
 		defer release()
 		to.Encoder = enc
+		if r.o.Device != "" {
+			to.Info.Notes = append(to.Info.Notes, "encoder on "+r.o.Device)
+		}
 	}
 	res, err := train.Train(m, a, d, to)
 	lm.reset() // trained biases alias the model's
