@@ -101,15 +101,31 @@ func (h *hostDev) launchTrain(name string, grid, block cuda.Dim3, shmem int, slo
 			dx[i] = dy[i] * actDeriv(x[i], n(4))
 		}
 	case "softmax_bwd":
-		rows, T := n(3), n(4)
+		rows, T, pd, seed, site := n(3), n(4), fl(5), ll(6), n(7)
 		for r := 0; r < rows; r++ {
 			pr, dr, o := h.f32(p(1).Add(r*T), T), h.f32(p(2).Add(r*T), T), h.f32(p(0).Add(r*T), T)
+			d := make([]float32, T)
+			for j := range d {
+				d[j] = dr[j]
+				if pd > 0 {
+					d[j] *= dropScale(pd, seed, site, int64(r*T+j))
+				}
+			}
 			var s float32
 			for j := range pr {
-				s += pr[j] * dr[j]
+				s += pr[j] * d[j]
 			}
 			for j := range pr {
-				o[j] = pr[j] * (dr[j] - s)
+				o[j] = pr[j] * (d[j] - s)
+			}
+		}
+	case "softmax_mask_drop":
+		rows, T, nh, Tq, pd, seed, site := n(3), n(4), n(5), n(6), fl(7), ll(8), n(9)
+		h.softmaxMask(min(rows, grid.X*(block.X/32)), p(0), p(2), T, nh, Tq)
+		for r := 0; r < rows; r++ {
+			a, ad := h.f32(p(0).Add(r*T), T), h.f32(p(1).Add(r*T), T)
+			for j := range a {
+				ad[j] = a[j] * dropScale(pd, seed, site, int64(r*T+j))
 			}
 		}
 	case "xent":

@@ -10,9 +10,9 @@ import (
 
 // trainKernels are the functions Trainer launches.
 type trainKernels struct {
-	dropout, embedLN, resLN, lnFwd, lnBwd, biasGrad, biasActSave, biasAct, actBwd *cuda.Function
-	biasPermute, unpermute, softmaxMask, softmaxBwd, gatherCLS, scatterCLS        *cuda.Function
-	xent, gatherRows, scatterRows, sumsq, adamw                                   *cuda.Function
+	dropout, embedLN, resLN, lnFwd, lnBwd, biasGrad, biasActSave, biasAct, actBwd           *cuda.Function
+	biasPermute, unpermute, softmaxMask, softmaxMaskDrop, softmaxBwd, gatherCLS, scatterCLS *cuda.Function
+	xent, gatherRows, scatterRows, sumsq, adamw                                             *cuda.Function
 }
 
 func loadTrainKernels(d device) (*trainKernels, error) {
@@ -28,7 +28,7 @@ func loadTrainKernels(d device) (*trainKernels, error) {
 		{"dropout", &k.dropout}, {"embed_ln_train", &k.embedLN}, {"res_ln_train", &k.resLN}, {"ln_fwd_save", &k.lnFwd},
 		{"ln_bwd", &k.lnBwd}, {"bias_grad", &k.biasGrad}, {"bias_act_save", &k.biasActSave}, {"bias_act", &k.biasAct},
 		{"act_bwd", &k.actBwd}, {"bias_permute", &k.biasPermute}, {"unpermute", &k.unpermute},
-		{"softmax_mask", &k.softmaxMask}, {"softmax_bwd", &k.softmaxBwd}, {"gather_cls", &k.gatherCLS},
+		{"softmax_mask", &k.softmaxMask}, {"softmax_mask_drop", &k.softmaxMaskDrop}, {"softmax_bwd", &k.softmaxBwd}, {"gather_cls", &k.gatherCLS},
 		{"scatter_cls_add", &k.scatterCLS}, {"xent", &k.xent}, {"gather_rows", &k.gatherRows},
 		{"scatter_add_rows", &k.scatterRows}, {"sumsq", &k.sumsq}, {"adamw", &k.adamw},
 	} {
@@ -282,6 +282,11 @@ func (t *Trainer) launchElem(f *cuda.Function, n int, args ...any) error {
 	return t.d.Launch(f, elemGrid(n), cuda.Dim3{X: elemBlock}, 0, args...)
 }
 
+// SeparateDropoutKernels runs attention dropout as its own kernel instead
+// of inside the softmax forward and backward (same masks and results; kept
+// to time the fusion, gpucheck).
+var SeparateDropoutKernels bool
+
 // dropSite numbers the dropout sites of a forward pass.
 func dropSite(layer, which int) int { return 1 + layer*4 + which }
 
@@ -429,15 +434,25 @@ func (t *Trainer) layerForward(l int) error {
 	}
 	rows := B * nh * T
 	const warps = rowBlock / 32
-	if err := t.d.Launch(k.softmaxMask, cuda.Dim3{X: (rows + warps - 1) / warps}, cuda.Dim3{X: rowBlock}, 0, L.att, t.mask, rows, T, nh, T); err != nil {
-		return err
-	}
+	grid := cuda.Dim3{X: (rows + warps - 1) / warps}
 	attUsed := L.att
 	if p := t.pAttn(); p > 0 {
 		attUsed = L.attDrop
-		if err := t.launchElem(k.dropout, rows*T, L.attDrop, L.att, rows*T, p, t.seed, dropSite(l, siteAtt)); err != nil {
-			return err
+		site := dropSite(l, siteAtt)
+		if !SeparateDropoutKernels {
+			if err := t.d.Launch(k.softmaxMaskDrop, grid, cuda.Dim3{X: rowBlock}, 0, L.att, L.attDrop, t.mask, rows, T, nh, T, p, t.seed, site); err != nil {
+				return err
+			}
+		} else {
+			if err := t.d.Launch(k.softmaxMask, grid, cuda.Dim3{X: rowBlock}, 0, L.att, t.mask, rows, T, nh, T); err != nil {
+				return err
+			}
+			if err := t.launchElem(k.dropout, rows*T, L.attDrop, L.att, rows*T, p, t.seed, site); err != nil {
+				return err
+			}
 		}
+	} else if err := t.d.Launch(k.softmaxMask, grid, cuda.Dim3{X: rowBlock}, 0, L.att, t.mask, rows, T, nh, T); err != nil {
+		return err
 	}
 	if err := t.d.GemmStridedBatched(false, false, T, hs, T, 1, attUsed, T, T*T, L.v, hs, T*hs, 0, t.pA, hs, T*hs, B*nh); err != nil {
 		return err
@@ -863,13 +878,16 @@ func (t *Trainer) layerBackward(l int, needIn bool) error {
 		return err
 	}
 	rows := B * nh * T
-	if p := t.pAttn(); p > 0 {
-		if err := t.launchElem(k.dropout, rows*T, t.dAtt, t.dAtt, rows*T, p, t.seed, dropSite(l, siteAtt)); err != nil {
+	pd := t.pAttn() // the attention-dropout backward, fused into softmax_bwd
+	if pd > 0 && SeparateDropoutKernels {
+		if err := t.launchElem(k.dropout, rows*T, t.dAtt, t.dAtt, rows*T, pd, t.seed, dropSite(l, siteAtt)); err != nil {
 			return err
 		}
+		pd = 0
 	}
 	const warps = rowBlock / 32
-	if err := t.d.Launch(k.softmaxBwd, cuda.Dim3{X: (rows + warps - 1) / warps}, cuda.Dim3{X: rowBlock}, 0, t.dAtt, L.att, t.dAtt, rows, T); err != nil {
+	if err := t.d.Launch(k.softmaxBwd, cuda.Dim3{X: (rows + warps - 1) / warps}, cuda.Dim3{X: rowBlock}, 0, t.dAtt, L.att, t.dAtt, rows, T,
+		pd, t.seed, dropSite(l, siteAtt)); err != nil {
 		return err
 	}
 	scale := float32(1 / math.Sqrt(float64(hs)))

@@ -162,18 +162,69 @@ extern "C" __global__ void act_bwd(float* dx, const float* dy, const float* x, l
 	}
 }
 
-// softmax_bwd: one warp per row of T: ds = p·(dp − Σ dp·p) (ds may alias dp).
-extern "C" __global__ void softmax_bwd(float* ds, const float* p, const float* dp, int rows, int T) {
+// softmax_bwd: one warp per row of T: ds = p·(dp' − Σ dp'·p) with
+// dp' = dp times the attention-dropout mask of (pd, seed, site) when pd > 0
+// (the dropout backward fused in; ds may alias dp).
+extern "C" __global__ void softmax_bwd(float* ds, const float* p, const float* dp, int rows, int T, float pd, long long seed, int site) {
 	long long row = (long long)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
 	int lane = threadIdx.x & 31;
 	if (row >= rows) return;
 	const float* pr = p + row * T;
 	const float* dr = dp + row * T;
 	float s = 0.0f;
-	for (int j = lane; j < T; j += 32) s += pr[j] * dr[j];
+	for (int j = lane; j < T; j += 32) {
+		float d = dr[j];
+		if (pd > 0.0f) d *= drop_scale(pd, seed, site, row * T + j);
+		s += pr[j] * d;
+	}
 	for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
 	float* o = ds + row * T;
-	for (int j = lane; j < T; j += 32) o[j] = pr[j] * (dr[j] - s);
+	for (int j = lane; j < T; j += 32) {
+		float d = dr[j];
+		if (pd > 0.0f) d *= drop_scale(pd, seed, site, row * T + j);
+		o[j] = pr[j] * (d - s);
+	}
+}
+
+// softmax_mask_drop: softmax_mask on att (one warp per row) and, in the
+// same pass, attDrop = att · the dropout mask of (p, seed, site) over the
+// flattened index row·T + j, as the dropout kernel would write it.
+extern "C" __global__ void softmax_mask_drop(float* att, float* attDrop, const float* mask, int rows, int T, int nh, int Tq,
+		float p, long long seed, int site) {
+	long long row = (long long)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+	int lane = threadIdx.x & 31;
+	if (row >= rows) return;
+	long long b = row / ((long long)nh * Tq);
+	float* a = att + row * T;
+	float* ad = attDrop + row * T;
+	const float* m = mask + b * T;
+	float mx = NEG_INF;
+	for (int j = lane; j < T; j += 32) {
+		float x = a[j] + m[j];
+		a[j] = x;
+		mx = fmaxf(mx, x);
+	}
+	for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+	if (mx == NEG_INF) {
+		for (int j = lane; j < T; j += 32) {
+			a[j] = 1.0f / (float)T;
+			ad[j] = a[j] * drop_scale(p, seed, site, row * T + j);
+		}
+		return;
+	}
+	float s = 0.0f;
+	for (int j = lane; j < T; j += 32) {
+		float e = expf(a[j] - mx);
+		a[j] = e;
+		s += e;
+	}
+	for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+	float inv = 1.0f / s;
+	for (int j = lane; j < T; j += 32) {
+		float v = a[j] * inv;
+		a[j] = v;
+		ad[j] = v * drop_scale(p, seed, site, row * T + j);
+	}
 }
 
 // block_max_arg returns the block's largest v (first index on ties) to every thread.

@@ -464,3 +464,46 @@ func TestTrainerResumeExact(t *testing.T) {
 		}
 	}
 }
+
+// Attention dropout fused into the softmax forward and backward gives the
+// gradients of the separate dropout kernels exactly.
+func TestFusedAttentionDropoutMatchesSeparate(t *testing.T) {
+	grads := func(separate bool) ([]float32, map[string]int) {
+		SeparateDropoutKernels = separate
+		defer func() { SeparateDropoutKernels = false }()
+		m := mlmModel(t, "gelu")
+		m.Cfg.AttnDrop, m.Cfg.HiddenDrop = 0.3, 0.2
+		b := testBatch(m, 2, 7, 4)
+		rows, labels := mlmTargets(b, m.Cfg.Vocab)
+		d := newHostDev()
+		g, err := upload(d, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr, err := g.NewTrainer(TrainConfig{MaxB: 2, T: 7, Full: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tr.Forward(b, true, 9); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tr.MLM(rows, labels, 1, true); err != nil {
+			t.Fatal(err)
+		}
+		gr, err := tr.Grads()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return gr, d.launches
+	}
+	fused, lf := grads(false)
+	sep, ls := grads(true)
+	if lf["softmax_mask_drop"] == 0 || ls["softmax_mask_drop"] != 0 || ls["dropout"] <= lf["dropout"] {
+		t.Errorf("launches: fused %v, separate %v", lf, ls)
+	}
+	for i := range fused {
+		if fused[i] != sep[i] {
+			t.Fatalf("gradient %d: fused %v, separate %v", i, fused[i], sep[i])
+		}
+	}
+}

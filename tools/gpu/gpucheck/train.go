@@ -819,6 +819,20 @@ func loraStepBench(d *cuda.Device, steps, warmup int, precs []string, peaks map[
 		check(ok, "LoRA step %s: finite loss", prec)
 		wall[prec] = 1e3 * sec
 	}
+	// The attention-dropout fusion (softmax and dropout in one kernel, forward
+	// and backward) against the separate kernels, same step otherwise.
+	for _, prec := range precs {
+		if prec != "fp32" && prec != "tf32" {
+			continue
+		}
+		setPrecision(d, prec)
+		gpu.SeparateDropoutKernels = true
+		sec := timeSteps(d, step, warmup, steps)
+		gpu.SeparateDropoutKernels = false
+		fmt.Printf("%-4s %7.2f ms/step with attention dropout as separate kernels (fused: %.2f ms)\n", prec, 1e3*sec, wall[prec])
+		record(map[string]any{"kind": "train_step_variant", "impl": "adarank-cuda separate-dropout", "case": "lora bert-base 32x128 r8 q,v",
+			"precision": prec, "ms_per_step": 1e3 * sec, "fused_ms_per_step": wall[prec]})
+	}
 	if *profileOps {
 		// Per-op GPU time of the same step (events around every operation).
 		prof := gpu.NewProfiler(d)
