@@ -2,7 +2,11 @@
 // fine-tuning and pretraining.
 package optim
 
-import "math"
+import (
+	"math"
+	"runtime"
+	"sync"
+)
 
 // AdamW is Adam with decoupled weight decay (Loshchilov & Hutter), as
 // torch.optim.AdamW: p -= lr·(m̂/(√v̂+eps) + wd·p).
@@ -58,3 +62,54 @@ func ClipByGlobalNorm(maxNorm float64, gs ...[]float32) float64 {
 	}
 	return n
 }
+
+// Slot is one tensor of a multi-tensor update: parameters, gradient, the two
+// moment buffers and its weight decay.
+type Slot struct {
+	P, G, M, V []float32
+	WD         float64
+}
+
+// UpdateAll applies Update to every slot (call Begin once before). Large
+// updates are spread over the CPUs by whole slots or slot chunks; every
+// element's arithmetic is the same, so the result does not depend on the
+// number of threads.
+func (o *AdamW) UpdateAll(slots []Slot, lr float64) {
+	total := 0
+	for _, s := range slots {
+		total += len(s.P)
+	}
+	workers := min(runtime.GOMAXPROCS(0), total/minParallelElems)
+	if workers <= 1 {
+		for _, s := range slots {
+			o.Update(s.P, s.G, s.M, s.V, lr, s.WD)
+		}
+		return
+	}
+	// Cut the concatenation of the slots into `workers` nearly equal ranges.
+	per := (total + workers - 1) / workers
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		lo, hi := w*per, min(total, (w+1)*per)
+		if lo >= hi {
+			break
+		}
+		wg.Add(1)
+		go func(lo, hi int) {
+			defer wg.Done()
+			off := 0
+			for _, s := range slots {
+				n := len(s.P)
+				a, b := max(lo, off)-off, min(hi, off+n)-off
+				if a < b {
+					o.Update(s.P[a:b], s.G[a:b], s.M[a:b], s.V[a:b], lr, s.WD)
+				}
+				off += n
+			}
+		}(lo, hi)
+	}
+	wg.Wait()
+}
+
+// minParallelElems is the work per thread below which UpdateAll stays serial.
+const minParallelElems = 1 << 15

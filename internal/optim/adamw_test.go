@@ -2,6 +2,8 @@ package optim
 
 import (
 	"math"
+	"math/rand/v2"
+	"runtime"
 	"testing"
 )
 
@@ -41,5 +43,42 @@ func TestClipAndSchedule(t *testing.T) {
 	}
 	if lr := s.At(110); lr != 0 {
 		t.Fatalf("final lr %v", lr)
+	}
+}
+
+// UpdateAll gives Update's result element for element, however many
+// threads cut the slots.
+func TestUpdateAllMatchesUpdate(t *testing.T) {
+	sizes := []int{7, 40_000, 3, 90_001, 12_000}
+	mk := func() []Slot {
+		r := rand.New(rand.NewPCG(9, 9))
+		var ss []Slot
+		for k, n := range sizes {
+			s := Slot{P: make([]float32, n), G: make([]float32, n), M: make([]float32, n), V: make([]float32, n), WD: float64(k%2) * 0.01}
+			for i := 0; i < n; i++ {
+				s.P[i], s.G[i] = float32(r.NormFloat64()), float32(r.NormFloat64())
+			}
+			ss = append(ss, s)
+		}
+		return ss
+	}
+	want, got := mk(), mk()
+	a, b := AdamW{Beta1: 0.9, Beta2: 0.999, Eps: 1e-8}, AdamW{Beta1: 0.9, Beta2: 0.999, Eps: 1e-8}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	for step, procs := range []int{1, 3, 4} {
+		a.Begin()
+		for _, s := range want {
+			a.Update(s.P, s.G, s.M, s.V, 1e-3, s.WD)
+		}
+		runtime.GOMAXPROCS(procs)
+		b.Begin()
+		b.UpdateAll(got, 1e-3)
+		for k := range want {
+			for i := range want[k].P {
+				if want[k].P[i] != got[k].P[i] || want[k].M[i] != got[k].M[i] || want[k].V[i] != got[k].V[i] {
+					t.Fatalf("step %d, %d threads: slot %d element %d differs", step, procs, k, i)
+				}
+			}
+		}
 	}
 }

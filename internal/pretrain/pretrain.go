@@ -554,17 +554,20 @@ func (t *Trainer) Run() (*State, error) {
 
 func (t *Trainer) update(lr float64) {
 	p, g := t.M.P.Data, t.grads.Data
+	var slots []optim.Slot
+	add := func(lo, hi int, wd float64) {
+		if lo < hi {
+			slots = append(slots, optim.Slot{P: p[lo:hi], G: g[lo:hi], M: t.mBuf[lo:hi], V: t.vBuf[lo:hi], WD: wd})
+		}
+	}
 	prev := 0
 	for _, r := range t.decay {
-		if prev < r[0] {
-			t.opt.Update(p[prev:r[0]], g[prev:r[0]], t.mBuf[prev:r[0]], t.vBuf[prev:r[0]], lr, 0)
-		}
-		t.opt.Update(p[r[0]:r[1]], g[r[0]:r[1]], t.mBuf[r[0]:r[1]], t.vBuf[r[0]:r[1]], lr, t.O.WeightDecay)
+		add(prev, r[0], 0)
+		add(r[0], r[1], t.O.WeightDecay)
 		prev = r[1]
 	}
-	if prev < len(p) {
-		t.opt.Update(p[prev:], g[prev:], t.mBuf[prev:], t.vBuf[prev:], lr, 0)
-	}
+	add(prev, len(p), 0)
+	t.opt.UpdateAll(slots, lr)
 }
 
 func (t *Trainer) ckptDir() string { return filepath.Join(t.O.Out, "checkpoint") }

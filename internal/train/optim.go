@@ -31,17 +31,20 @@ func newAdamW(n int, beta1, beta2, eps, wd float64) *adamW {
 	return &adamW{opt: optim.AdamW{Beta1: beta1, Beta2: beta2, Eps: eps}, wd: wd, m: make([]float32, n), v: make([]float32, n)}
 }
 
-// step applies one update with learning rate lr.
+// step applies one update with learning rate lr (spread over the CPUs
+// when large: optim.AdamW.UpdateAll).
 func (o *adamW) step(ps []param, lr float64) {
 	o.opt.Begin()
+	slots := make([]optim.Slot, len(ps))
 	off := 0
-	for _, p := range ps {
+	for i, p := range ps {
 		n := len(p.w)
 		wd := 0.0
 		if p.decay {
 			wd = o.wd
 		}
-		o.opt.Update(p.w, p.g, o.m[off:off+n], o.v[off:off+n], lr, wd)
+		slots[i] = optim.Slot{P: p.w, G: p.g, M: o.m[off : off+n], V: o.v[off : off+n], WD: wd}
 		off += n
 	}
+	o.opt.UpdateAll(slots, lr)
 }

@@ -748,6 +748,10 @@ func loraStepBench(d *cuda.Device, steps, warmup int, precs []string, peaks map[
 		mom[i], vel[i] = make([]float32, len(p)), make([]float32, len(p))
 	}
 	opt := optim.AdamW{Beta1: 0.9, Beta2: 0.999, Eps: 1e-8}
+	slots := make([]optim.Slot, len(params))
+	for i := range params {
+		slots[i] = optim.Slot{P: params[i], G: grads[i], M: mom[i], V: vel[i], WD: 0.01}
+	}
 	flops := loraStepFLOPs(c, B, T, a.Ad)
 
 	mw := newMemWatch(d)
@@ -800,9 +804,8 @@ func loraStepBench(d *cuda.Device, steps, warmup int, precs []string, peaks map[
 		}
 		mw.sample()
 		opt.Begin()
-		for i := range params {
-			opt.Update(params[i], grads[i], mom[i], vel[i], 1e-4, 0.01)
-		}
+		opt.UpdateAll(slots, 1e-4) // as adarank train does
+
 	}
 	wall := map[string]float64{}
 	for _, prec := range precs {
