@@ -76,15 +76,40 @@ func (h *hostDev) launchTrain(name string, grid, block cuda.Dim3, shmem int, slo
 		}
 		h.lnBwd(p(0), p(1), p(2), p(3), p(4), p(5), p(6), p(7), n(8), n(9))
 	case "bias_grad":
-		db, rows, N := p(0), n(2), n(3)
+		db, rows, N, ld := p(0), n(2), n(3), n(4)
 		d := h.f32(db, N)
-		dy := h.f32(p(1), rows*N)
-		for j := 0; j < N; j++ {
-			var s float32
-			for r := 0; r < rows; r++ {
-				s += dy[r*N+j]
+		if rows > 0 {
+			dy := h.f32(p(1), (rows-1)*ld+N)
+			for j := 0; j < N; j++ {
+				var s float32
+				for r := 0; r < rows; r++ {
+					s += dy[r*ld+j]
+				}
+				d[j] += s
 			}
-			d[j] += s
+		}
+	case "bias_permute3", "unpermute3":
+		B, T, nh, hs := n(7), n(8), n(9), n(10)
+		if name == "unpermute3" {
+			B, T, nh, hs = n(4), n(5), n(6), n(7)
+		}
+		C := nh * hs
+		for row := 0; row < B*T; row++ {
+			bb, t := row/T, row%T
+			for which := 0; which < 3; which++ {
+				for col := 0; col < C; col++ {
+					hh, dd := col/hs, col%hs
+					pi := ((bb*nh+hh)*T+t)*hs + dd
+					xi := row*3*C + which*C + col
+					if name == "bias_permute3" {
+						x := h.f32(p(3), B*T*3*C)
+						bias := h.f32(p(4+which), C)
+						h.f32(p(which), B*T*C)[pi] = x[xi] + bias[col]
+					} else {
+						h.f32(p(0), B*T*3*C)[xi] = h.f32(p(1+which), B*T*C)[pi]
+					}
+				}
+			}
 		}
 	case "bias_act_save":
 		rows, N, act := n(4), n(5), n(6)

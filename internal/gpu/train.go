@@ -12,6 +12,7 @@ import (
 type trainKernels struct {
 	dropout, embedLN, resLN, lnFwd, lnBwd, biasGrad, biasActSave, biasAct, actBwd           *cuda.Function
 	biasPermute, unpermute, softmaxMask, softmaxMaskDrop, softmaxBwd, gatherCLS, scatterCLS *cuda.Function
+	biasPermute3, unpermute3                                                                *cuda.Function
 	xent, gatherRows, scatterRows, sumsq, adamw                                             *cuda.Function
 }
 
@@ -28,6 +29,7 @@ func loadTrainKernels(d device) (*trainKernels, error) {
 		{"dropout", &k.dropout}, {"embed_ln_train", &k.embedLN}, {"res_ln_train", &k.resLN}, {"ln_fwd_save", &k.lnFwd},
 		{"ln_bwd", &k.lnBwd}, {"bias_grad", &k.biasGrad}, {"bias_act_save", &k.biasActSave}, {"bias_act", &k.biasAct},
 		{"act_bwd", &k.actBwd}, {"bias_permute", &k.biasPermute}, {"unpermute", &k.unpermute},
+		{"bias_permute3", &k.biasPermute3}, {"unpermute3", &k.unpermute3},
 		{"softmax_mask", &k.softmaxMask}, {"softmax_mask_drop", &k.softmaxMaskDrop}, {"softmax_bwd", &k.softmaxBwd}, {"gather_cls", &k.gatherCLS},
 		{"scatter_cls_add", &k.scatterCLS}, {"xent", &k.xent}, {"gather_rows", &k.gatherRows},
 		{"scatter_add_rows", &k.scatterRows}, {"sumsq", &k.sumsq}, {"adamw", &k.adamw},
@@ -104,7 +106,16 @@ type Trainer struct {
 	biasOff       [][6]int
 	// full training
 	grads, adamM, adamV *cuda.Buffer
+	// fused QKV projection (frozen base): [Wq; Wk; Wv] per layer, [3H, H]
+	fused     bool
+	wqkv      *cuda.Buffer
+	qkv, dqkv cuda.DevPtr // [BT, 3H]
 }
+
+// SeparateQKV computes a frozen base's query, key and value projections
+// (and their input gradients) as three GEMMs instead of one over the
+// stacked weights (kept to time the fusion, gpucheck).
+var SeparateQKV bool
 
 // NewTrainer allocates a trainer's device buffers.
 func (g *Model) NewTrainer(cfg TrainConfig) (*Trainer, error) {
@@ -184,6 +195,10 @@ func (t *Trainer) alloc() error {
 	t.cls, t.poolPre, t.pooled, t.dPool, t.dCls = a("CLS states", B*H), a("pooler", B*H), a("pooler output", B*H), a("pooler gradients", B*H), a("CLS gradients", B*H)
 	t.zero = a("zeros", max(H, I))
 	t.slot = a("reduction slot", 2)
+	t.fused = !t.cfg.Full && !SeparateQKV
+	if t.fused {
+		t.qkv, t.dqkv = a("query, key and value projections", BT*3*H), a("query, key and value gradients", BT*3*H)
+	}
 	if c.HasMLM && (t.cfg.Full || t.cfg.MaxRows > 0) {
 		n := t.cfg.MaxRows
 		if n <= 0 {
@@ -237,6 +252,21 @@ func (t *Trainer) alloc() error {
 				return err
 			}
 			t.owned = append(t.owned, t.biasGrad)
+		}
+	}
+	if t.fused {
+		HH := H * H
+		if t.wqkv, err = t.d.AllocF32("stacked query, key and value weights", c.Layers*3*HH); err != nil {
+			return err
+		}
+		t.owned = append(t.owned, t.wqkv)
+		for l := range c.Layers {
+			L := &t.g.Host.P.Layers[l]
+			for i, w := range [][]float32{L.Q, L.K, L.V} {
+				if err := t.d.Copy(t.wqkv.At((3*l+i)*HH), t.g.ptr(w), HH); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	if t.cfg.Full {
@@ -385,17 +415,23 @@ func (t *Trainer) linear(l, ti int, out, in cuda.DevPtr, rows int) error {
 	if err := t.d.Gemm(false, true, rows, nout, nin, 1, in, nin, t.g.ptr(w), nin, 0, out, nout); err != nil {
 		return err
 	}
-	if a := t.adapter(l, ti); a != nil {
-		A, Bm := t.adPtrs(a)
-		tmp := t.layers[l].lora[ti]
-		if err := t.d.Gemm(false, true, rows, a.R, nin, 1, in, nin, A, nin, 0, tmp, a.R); err != nil {
-			return err
-		}
-		if err := t.d.Gemm(false, true, rows, nout, a.R, a.Scale, tmp, a.R, Bm, a.R, 1, out, nout); err != nil {
-			return err
-		}
+	return t.loraForward(l, ti, out, nout, in, rows)
+}
+
+// loraForward adds module (l, ti)'s adapter term scale·(in·Aᵀ)·Bᵀ into out
+// (leading dimension ld), keeping in·Aᵀ for the backward pass.
+func (t *Trainer) loraForward(l, ti int, out cuda.DevPtr, ld int, in cuda.DevPtr, rows int) error {
+	a := t.adapter(l, ti)
+	if a == nil {
+		return nil
 	}
-	return nil
+	nin, nout := t.g.Cfg.ModuleDims(model.ModuleTypes[ti])
+	A, Bm := t.adPtrs(a)
+	tmp := t.layers[l].lora[ti]
+	if err := t.d.Gemm(false, true, rows, a.R, nin, 1, in, nin, A, nin, 0, tmp, a.R); err != nil {
+		return err
+	}
+	return t.d.Gemm(false, true, rows, nout, a.R, a.Scale, tmp, a.R, Bm, a.R, 1, out, ld)
 }
 
 func (t *Trainer) adPtrs(a *model.LoRA) (A, B cuda.DevPtr) {
@@ -419,13 +455,28 @@ func (t *Trainer) layerForward(l int) error {
 	in := t.layerIn(l)
 	k := t.k
 	biases := [6][]float32{P.QB, P.KB, P.VB, P.AOB, P.FIB, P.FOB}
-	for ti, dst := range []cuda.DevPtr{L.q, L.k, L.v} {
-		if err := t.linear(l, ti, t.tmp, in, BT); err != nil {
+	if t.fused {
+		// One GEMM over the stacked weights, adapters added into their column blocks.
+		if err := t.d.Gemm(false, true, BT, 3*H, H, 1, in, H, t.wqkv.At(3*l*H*H), H, 0, t.qkv, 3*H); err != nil {
 			return err
 		}
-		b := t.g.ptr(biases[ti])
-		if err := t.launchElem(k.biasPermute, BT*H, dst, t.tmp, b, b, BT, B, T, nh, hs); err != nil {
+		for ti := range 3 {
+			if err := t.loraForward(l, ti, t.qkv.Add(ti*H), 3*H, in, BT); err != nil {
+				return err
+			}
+		}
+		if err := t.launchElem(k.biasPermute3, BT*3*H, L.q, L.k, L.v, t.qkv, t.g.ptr(P.QB), t.g.ptr(P.KB), t.g.ptr(P.VB), B, T, nh, hs); err != nil {
 			return err
+		}
+	} else {
+		for ti, dst := range []cuda.DevPtr{L.q, L.k, L.v} {
+			if err := t.linear(l, ti, t.tmp, in, BT); err != nil {
+				return err
+			}
+			b := t.g.ptr(biases[ti])
+			if err := t.launchElem(k.biasPermute, BT*H, dst, t.tmp, b, b, BT, B, T, nh, hs); err != nil {
+				return err
+			}
 		}
 	}
 	scale := float32(1 / math.Sqrt(float64(hs)))
@@ -534,7 +585,7 @@ func (t *Trainer) BackwardHead(dX []float32, pooled bool) error {
 			if err := t.d.Gemm(true, false, H, H, B, 1, t.poolPre, H, t.cls, H, 1, t.gptr(P.PoolW), H); err != nil {
 				return err
 			}
-			if err := t.biasGradLaunch(t.gptr(P.PoolB), t.poolPre, B, H); err != nil {
+			if err := t.biasGradLaunch(t.gptr(P.PoolB), t.poolPre, B, H, H); err != nil {
 				return err
 			}
 		}
@@ -670,7 +721,7 @@ func (t *Trainer) mlmChunk(rows, labels []int32, scale float32, backward bool) (
 		func() error {
 			return t.d.Gemm(true, false, V, H, n, 1, t.mLogits, V, t.mLN, H, 1, t.gptr(P.MLMDecoder), H)
 		},
-		func() error { return t.biasGradLaunch(t.gptr(P.MLMDecoderB), t.mLogits, n, V) },
+		func() error { return t.biasGradLaunch(t.gptr(P.MLMDecoderB), t.mLogits, n, V, V) },
 		func() error {
 			return t.lnBackward(t.mDA, t.gptr(P.MLMLNG), t.gptr(P.MLMLNB), t.mDX, t.mA, t.mMean, t.mRstd, t.g.ptr(P.MLMLNG), n, H)
 		},
@@ -679,7 +730,7 @@ func (t *Trainer) mlmChunk(rows, labels []int32, scale float32, backward bool) (
 			return t.d.Gemm(false, false, n, H, H, 1, t.mDT, H, t.g.ptr(P.MLMDenseW), H, 0, t.mDX, H)
 		},
 		func() error { return t.d.Gemm(true, false, H, H, n, 1, t.mDT, H, t.mX, H, 1, t.gptr(P.MLMDenseW), H) },
-		func() error { return t.biasGradLaunch(t.gptr(P.MLMDenseB), t.mDT, n, H) },
+		func() error { return t.biasGradLaunch(t.gptr(P.MLMDenseB), t.mDT, n, H, H) },
 		func() error { return t.launchElem(k.scatterRows, n*H, t.dOut, t.mDX, t.mRows, n, H) },
 	}
 	for _, s := range back {
@@ -690,12 +741,13 @@ func (t *Trainer) mlmChunk(rows, labels []int32, scale float32, backward bool) (
 	return res, nil
 }
 
-func (t *Trainer) biasGradLaunch(db, dy cuda.DevPtr, rows, N int) error {
+// biasGradLaunch adds the column sums of dy (rows × N, leading dimension ld) into db.
+func (t *Trainer) biasGradLaunch(db, dy cuda.DevPtr, rows, N, ld int) error {
 	if db == 0 {
 		return nil
 	}
 	gy := max(1, min(64, (rows+127)/128))
-	return t.d.Launch(t.k.biasGrad, cuda.Dim3{X: (N + elemBlock - 1) / elemBlock, Y: gy}, cuda.Dim3{X: elemBlock}, 0, db, dy, rows, N)
+	return t.d.Launch(t.k.biasGrad, cuda.Dim3{X: (N + elemBlock - 1) / elemBlock, Y: gy}, cuda.Dim3{X: elemBlock}, 0, db, dy, rows, N, ld)
 }
 
 func (t *Trainer) lnBackward(dx, dg, db, dy, x, mean, rstd, g cuda.DevPtr, rows, H int) error {
@@ -722,26 +774,34 @@ func (t *Trainer) linearBackward(l, ti int, dIn cuda.DevPtr, accum bool, dOut, i
 		if err := t.d.Gemm(true, false, nout, nin, rows, 1, dOut, nout, in, nin, 1, t.gptr(w), nin); err != nil {
 			return err
 		}
-		if err := t.biasGradLaunch(t.gptr(b), dOut, rows, nout); err != nil {
+		if err := t.biasGradLaunch(t.gptr(b), dOut, rows, nout, nout); err != nil {
 			return err
 		}
 	} else if t.biasOff != nil && t.biasOff[l][ti] >= 0 {
-		if err := t.biasGradLaunch(t.biasGrad.At(t.biasOff[l][ti]), dOut, rows, nout); err != nil {
+		if err := t.biasGradLaunch(t.biasGrad.At(t.biasOff[l][ti]), dOut, rows, nout, nout); err != nil {
 			return err
 		}
 	}
+	return t.loraBackward(l, ti, dIn, dOut, nout, in)
+}
+
+// loraBackward adds module (l, ti)'s adapter gradients and, with dIn, its
+// input gradient, from dOut (leading dimension ld).
+func (t *Trainer) loraBackward(l, ti int, dIn, dOut cuda.DevPtr, ld int, in cuda.DevPtr) error {
 	a := t.adapter(l, ti)
 	if a == nil {
 		return nil
 	}
+	nin, nout := t.g.Cfg.ModuleDims(model.ModuleTypes[ti])
+	rows := t.B * t.T
 	A, Bm := t.adPtrs(a)
 	dA, dB := t.adGradPtrs(a)
 	tmp := t.layers[l].lora[ti]
 	r := a.R
-	if err := t.d.Gemm(true, false, nout, r, rows, a.Scale, dOut, nout, tmp, r, 1, dB, r); err != nil {
+	if err := t.d.Gemm(true, false, nout, r, rows, a.Scale, dOut, ld, tmp, r, 1, dB, r); err != nil {
 		return err
 	}
-	if err := t.d.Gemm(false, false, rows, r, nout, a.Scale, dOut, nout, Bm, r, 0, t.dTmp, r); err != nil {
+	if err := t.d.Gemm(false, false, rows, r, nout, a.Scale, dOut, ld, Bm, r, 0, t.dTmp, r); err != nil {
 		return err
 	}
 	if err := t.d.Gemm(true, false, r, nin, rows, 1, t.dTmp, r, in, nin, 1, dA, nin); err != nil {
@@ -897,14 +957,37 @@ func (t *Trainer) layerBackward(l int, needIn bool) error {
 	if err := t.d.GemmStridedBatched(true, false, T, hs, T, scale, t.dAtt, T, T*T, L.q, hs, T*hs, 0, t.pB, hs, T*hs, B*nh); err != nil {
 		return err
 	}
+	dIn := cuda.DevPtr(0)
+	if needIn {
+		dIn = t.dIn
+	}
+	if t.fused {
+		// [dQ | dK | dV] in one [BT, 3H] buffer: one input-gradient GEMM over the stacked weights.
+		if err := t.launchElem(k.unpermute3, BT*3*H, t.dqkv, t.pA, t.pB, t.pC, B, T, nh, hs); err != nil {
+			return err
+		}
+		if dIn != 0 {
+			if err := t.d.Gemm(false, false, BT, H, 3*H, 1, t.dqkv, 3*H, t.wqkv.At(3*l*H*H), H, 1, dIn, H); err != nil {
+				return err
+			}
+		}
+		for ti := range 3 {
+			dOut := t.dqkv.Add(ti * H)
+			if t.biasOff != nil && t.biasOff[l][ti] >= 0 {
+				if err := t.biasGradLaunch(t.biasGrad.At(t.biasOff[l][ti]), dOut, BT, H, 3*H); err != nil {
+					return err
+				}
+			}
+			if err := t.loraBackward(l, ti, dIn, dOut, 3*H, in); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	for _, e := range []struct{ dst, src cuda.DevPtr }{{t.dQ, t.pA}, {t.dK, t.pB}, {t.dV, t.pC}} {
 		if err := t.launchElem(k.unpermute, BT*H, e.dst, e.src, B, T, nh, hs); err != nil {
 			return err
 		}
-	}
-	dIn := cuda.DevPtr(0)
-	if needIn {
-		dIn = t.dIn
 	}
 	for ti, d := range []cuda.DevPtr{t.dQ, t.dK, t.dV} {
 		if err := t.linearBackward(l, ti, dIn, true, d, in); err != nil {

@@ -114,15 +114,50 @@ extern "C" __global__ void ln_bwd(float* dx, float* dg, float* db, const float* 
 	}
 }
 
-// bias_grad: db[j] += Σ_r dy[r, j]; blockIdx.y takes a slice of the rows.
-extern "C" __global__ void bias_grad(float* db, const float* dy, int rows, int N) {
+// bias_grad: db[j] += Σ_r dy[r·ld + j]; blockIdx.y takes a slice of the rows.
+extern "C" __global__ void bias_grad(float* db, const float* dy, int rows, int N, int ld) {
 	int j = blockIdx.x * blockDim.x + threadIdx.x;
 	if (j >= N) return;
 	int per = (rows + gridDim.y - 1) / gridDim.y;
 	int lo = blockIdx.y * per, hi = min(rows, lo + per);
 	float s = 0.0f;
-	for (int r = lo; r < hi; r++) s += dy[(long long)r * N + j];
+	for (int r = lo; r < hi; r++) s += dy[(long long)r * ld + j];
 	if (hi > lo) atomicAdd(db + j, s);
+}
+
+// bias_permute3: x [B*T, 3C] (query | key | value columns, C = nh*hs) plus
+// their biases -> q, k, v [B, nh, T, hs]: the fused QKV projection's split.
+extern "C" __global__ void bias_permute3(float* q, float* k, float* v, const float* x, const float* bq, const float* bk,
+		const float* bv, int B, int T, int nh, int hs) {
+	int C = nh * hs;
+	long long n = (long long)B * T * 3 * C;
+	for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+		long long row = i / (3 * C);
+		int c3 = (int)(i - row * 3 * C);
+		int which = c3 / C, col = c3 - which * C;
+		int h = col / hs, d = col - h * hs;
+		long long bb = row / T;
+		int t = (int)(row - bb * T);
+		float* out = which == 0 ? q : (which == 1 ? k : v);
+		const float* bias = which == 0 ? bq : (which == 1 ? bk : bv);
+		out[((bb * nh + h) * T + t) * hs + d] = x[i] + bias[col];
+	}
+}
+
+// unpermute3: dq, dk, dv [B, nh, T, hs] -> dx [B*T, 3C] (query | key | value columns).
+extern "C" __global__ void unpermute3(float* dx, const float* dq, const float* dk, const float* dv, int B, int T, int nh, int hs) {
+	int C = nh * hs;
+	long long n = (long long)B * T * 3 * C;
+	for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+		long long row = i / (3 * C);
+		int c3 = (int)(i - row * 3 * C);
+		int which = c3 / C, col = c3 - which * C;
+		int h = col / hs, d = col - h * hs;
+		long long bb = row / T;
+		int t = (int)(row - bb * T);
+		const float* in = which == 0 ? dq : (which == 1 ? dk : dv);
+		dx[i] = in[((bb * nh + h) * T + t) * hs + d];
+	}
 }
 
 // bias_act_save: pre = x + bias; out = act(pre) over rows × N.

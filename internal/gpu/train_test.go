@@ -507,3 +507,91 @@ func TestFusedAttentionDropoutMatchesSeparate(t *testing.T) {
 		}
 	}
 }
+
+// The fused query/key/value projection of LoRA trainers (one GEMM over the
+// stacked weights, forward and input gradient) gives the separate
+// projections' head input and adapter and bias gradients.
+func TestFusedQKVMatchesSeparate(t *testing.T) {
+	run := func(separate bool) ([]float32, *model.Adapters, []float32, map[string]int) {
+		SeparateQKV = separate
+		defer func() { SeparateQKV = false }()
+		m := testModel(t, "bert", "gelu", true)
+		c := m.Cfg
+		ranks := make([][6]int, c.Layers)
+		scale := make([][6]float32, c.Layers)
+		for l := range ranks {
+			ranks[l][model.ModuleIndex(model.Query)] = 2
+			ranks[l][model.ModuleIndex(model.Value)] = 3
+			scale[l] = [6]float32{0.5, 0.5, 0.5, 0.5, 0.5, 0.5}
+		}
+		ad, err := model.NewAdapters(c, ranks, scale)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rng := rand.New(rand.NewPCG(8, 1))
+		ad.Each(func(_ int, _ string, a *model.LoRA) {
+			for i := range a.A {
+				a.A[i] = float32(rng.NormFloat64()) * 0.3
+			}
+			for i := range a.B {
+				a.B[i] = float32(rng.NormFloat64()) * 0.3
+			}
+		})
+		bias := make([][6]bool, c.Layers)
+		bias[0][model.ModuleIndex(model.Query)] = true // (the key bias has no gradient: softmax is shift-invariant)
+		d := newHostDev()
+		g, err := upload(d, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr, err := g.NewTrainer(TrainConfig{MaxB: 3, T: 7, Adapters: ad, Bias: bias})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := testBatch(m, 3, 7, 6)
+		if err := tr.Forward(b, false, 0); err != nil {
+			t.Fatal(err)
+		}
+		x, err := tr.HeadInput(true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dX := make([]float32, len(x))
+		for i := range dX {
+			dX[i] = float32(rng.NormFloat64())
+		}
+		if err := tr.ZeroGrads(); err != nil {
+			t.Fatal(err)
+		}
+		if err := tr.BackwardHead(dX, true); err != nil {
+			t.Fatal(err)
+		}
+		gAd := ad.Like()
+		gBias := make([][6][]float32, c.Layers)
+		gBias[0][model.ModuleIndex(model.Query)] = make([]float32, c.Hidden)
+		if err := tr.AddGrads(model.Grads{Adapters: gAd, Bias: gBias}); err != nil {
+			t.Fatal(err)
+		}
+		return x, gAd, gBias[0][model.ModuleIndex(model.Query)], d.launches
+	}
+	x1, g1, b1, l1 := run(false)
+	x2, g2, b2, l2 := run(true)
+	if l1["bias_permute3"] == 0 || l1["unpermute3"] == 0 || l2["bias_permute3"] != 0 {
+		t.Errorf("launches: fused %v, separate %v", l1, l2)
+	}
+	if e := relErr(x1, x2); !(e < 1e-6) {
+		t.Errorf("head input rel err %.3g", e)
+	}
+	if e := relErr(b1, b2); !(e < 1e-5) {
+		t.Errorf("query bias gradient rel err %.3g", e)
+	}
+	g2.Each(func(l int, typ string, w *model.LoRA) {
+		got := g1.Get(l, typ)
+		if e := relErr(got.A, w.A); !(e < 1e-5) {
+			t.Errorf("layer %d %s dA rel err %.3g", l, typ, e)
+		}
+		if e := relErr(got.B, w.B); !(e < 1e-5) {
+			t.Errorf("layer %d %s dB rel err %.3g", l, typ, e)
+		}
+	})
+}

@@ -835,6 +835,21 @@ func loraStepBench(d *cuda.Device, steps, warmup int, precs []string, peaks map[
 		fmt.Printf("%-4s %7.2f ms/step with attention dropout as separate kernels (fused: %.2f ms)\n", prec, 1e3*sec, wall[prec])
 		record(map[string]any{"kind": "train_step_variant", "impl": "adarank-cuda separate-dropout", "case": "lora bert-base 32x128 r8 q,v",
 			"precision": prec, "ms_per_step": 1e3 * sec, "fused_ms_per_step": wall[prec]})
+		// Separate query/key/value GEMMs: a trainer made with the toggle on.
+		gpu.SeparateQKV = true
+		sep, err := g.NewTrainer(gpu.TrainConfig{MaxB: B, T: T, Adapters: a.Ad})
+		gpu.SeparateQKV = false
+		if err != nil {
+			must(err)
+		}
+		fusedTr := tr
+		tr = sep
+		sec = timeSteps(d, step, warmup, steps)
+		tr = fusedTr
+		sep.Free()
+		fmt.Printf("%-4s %7.2f ms/step with separate query/key/value GEMMs (fused: %.2f ms)\n", prec, 1e3*sec, wall[prec])
+		record(map[string]any{"kind": "train_step_variant", "impl": "adarank-cuda separate-qkv", "case": "lora bert-base 32x128 r8 q,v",
+			"precision": prec, "ms_per_step": 1e3 * sec, "fused_ms_per_step": wall[prec]})
 	}
 	if *profileOps {
 		// Per-op GPU time of the same step (events around every operation).
