@@ -62,15 +62,7 @@ func TestTrainerMLMGradsMatchCPU(t *testing.T) {
 		b := testBatch(m, 3, 9, 4)
 		rows, labels := mlmTargets(b, m.Cfg.Vocab)
 		wantLoss, want := cpuMLM(m, b, rows, labels)
-		d := newHostDev()
-		g, err := upload(d, m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tr, err := g.NewTrainer(TrainConfig{MaxB: 4, T: 10, Full: true, MaxRows: 3}) // chunks of 3 rows
-		if err != nil {
-			t.Fatal(err)
-		}
+		d, _, tr := emuTrainer(t, m, TrainConfig{MaxB: 4, T: 10, Full: true, MaxRows: 3}) // chunks of 3 rows
 		if err := tr.Forward(b, false, 1); err != nil {
 			t.Fatal(err)
 		}
@@ -167,15 +159,7 @@ func TestTrainerLoRAMatchesCPU(t *testing.T) {
 	m.PoolBackward(ws, dHid, dX, gr)
 	m.Backward(ws, dHid, ad, gr, model.FwdOpts{})
 	// Emulated GPU.
-	d := newHostDev()
-	g, err := upload(d, m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := g.NewTrainer(TrainConfig{MaxB: 3, T: 8, Adapters: ad, Bias: bias})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, _, tr := emuTrainer(t, m, TrainConfig{MaxB: 3, T: 8, Adapters: ad, Bias: bias})
 	if err := tr.Forward(b, false, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -225,15 +209,7 @@ func TestTrainerDropoutGradient(t *testing.T) {
 	m.Cfg.HiddenDrop, m.Cfg.AttnDrop = 0.3, 0.3
 	b := testBatch(m, 2, 6, 9)
 	rows, labels := mlmTargets(b, m.Cfg.Vocab)
-	d := newHostDev()
-	g, err := upload(d, m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := g.NewTrainer(TrainConfig{MaxB: 2, T: 6, Full: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, g, tr := emuTrainer(t, m, TrainConfig{MaxB: 2, T: 6, Full: true})
 	const seed = 77
 	loss := func() float64 {
 		if err := tr.Forward(b, true, seed); err != nil {
@@ -300,15 +276,7 @@ func TestTrainerAdamWMatchesCPU(t *testing.T) {
 	m := mlmModel(t, "gelu")
 	b := testBatch(m, 2, 6, 3)
 	rows, labels := mlmTargets(b, m.Cfg.Vocab)
-	d := newHostDev()
-	g, err := upload(d, m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := g.NewTrainer(TrainConfig{MaxB: 2, T: 6, Full: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, _, tr := emuTrainer(t, m, TrainConfig{MaxB: 2, T: 6, Full: true})
 	if err := tr.Forward(b, false, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -420,15 +388,7 @@ func TestTrainerResumeExact(t *testing.T) {
 		}
 	}
 	newRun := func(m *model.Model) (*hostDev, *Trainer) {
-		d := newHostDev()
-		g, err := upload(d, m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tr, err := g.NewTrainer(TrainConfig{MaxB: 2, T: 6, Full: true})
-		if err != nil {
-			t.Fatal(err)
-		}
+		d, _, tr := emuTrainer(t, m, TrainConfig{MaxB: 2, T: 6, Full: true})
 		return d, tr
 	}
 	mA := mlmModel(t, "gelu")
@@ -475,15 +435,7 @@ func TestFusedAttentionDropoutMatchesSeparate(t *testing.T) {
 		m.Cfg.AttnDrop, m.Cfg.HiddenDrop = 0.3, 0.2
 		b := testBatch(m, 2, 7, 4)
 		rows, labels := mlmTargets(b, m.Cfg.Vocab)
-		d := newHostDev()
-		g, err := upload(d, m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tr, err := g.NewTrainer(TrainConfig{MaxB: 2, T: 7, Full: true})
-		if err != nil {
-			t.Fatal(err)
-		}
+		d, _, tr := emuTrainer(t, m, TrainConfig{MaxB: 2, T: 7, Full: true})
 		if err := tr.Forward(b, true, 9); err != nil {
 			t.Fatal(err)
 		}
@@ -539,15 +491,7 @@ func TestFusedQKVMatchesSeparate(t *testing.T) {
 		})
 		bias := make([][6]bool, c.Layers)
 		bias[0][model.ModuleIndex(model.Query)] = true // (the key bias has no gradient: softmax is shift-invariant)
-		d := newHostDev()
-		g, err := upload(d, m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tr, err := g.NewTrainer(TrainConfig{MaxB: 3, T: 7, Adapters: ad, Bias: bias})
-		if err != nil {
-			t.Fatal(err)
-		}
+		d, _, tr := emuTrainer(t, m, TrainConfig{MaxB: 3, T: 7, Adapters: ad, Bias: bias})
 		b := testBatch(m, 3, 7, 6)
 		if err := tr.Forward(b, false, 0); err != nil {
 			t.Fatal(err)
@@ -594,4 +538,19 @@ func TestFusedQKVMatchesSeparate(t *testing.T) {
 			t.Errorf("layer %d %s dB rel err %.3g", l, typ, e)
 		}
 	})
+}
+
+// emuTrainer uploads m to a fresh host emulation of a GPU and makes a trainer.
+func emuTrainer(t *testing.T, m *model.Model, c TrainConfig) (*hostDev, *Model, *Trainer) {
+	t.Helper()
+	d := newHostDev()
+	g, err := upload(d, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := g.NewTrainer(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d, g, tr
 }
