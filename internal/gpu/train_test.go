@@ -126,19 +126,8 @@ func TestTrainerLoRAMatchesCPU(t *testing.T) {
 			scale[l][ti] = 0.7
 		}
 	}
-	ad, err := model.NewAdapters(c, ranks, scale)
-	if err != nil {
-		t.Fatal(err)
-	}
 	rng := rand.New(rand.NewPCG(3, 1))
-	ad.Each(func(_ int, _ string, a *model.LoRA) {
-		for i := range a.A {
-			a.A[i] = float32(rng.NormFloat64()) * 0.3
-		}
-		for i := range a.B {
-			a.B[i] = float32(rng.NormFloat64()) * 0.3
-		}
-	})
+	ad := randomAdapters(t, c, ranks, scale, rng)
 	bias := make([][6]bool, c.Layers)
 	bias[1][model.ModuleIndex(model.Value)] = true
 	b := testBatch(m, 3, 7, 2)
@@ -476,19 +465,8 @@ func TestFusedQKVMatchesSeparate(t *testing.T) {
 			ranks[l][model.ModuleIndex(model.Value)] = 3
 			scale[l] = [6]float32{0.5, 0.5, 0.5, 0.5, 0.5, 0.5}
 		}
-		ad, err := model.NewAdapters(c, ranks, scale)
-		if err != nil {
-			t.Fatal(err)
-		}
 		rng := rand.New(rand.NewPCG(8, 1))
-		ad.Each(func(_ int, _ string, a *model.LoRA) {
-			for i := range a.A {
-				a.A[i] = float32(rng.NormFloat64()) * 0.3
-			}
-			for i := range a.B {
-				a.B[i] = float32(rng.NormFloat64()) * 0.3
-			}
-		})
+		ad := randomAdapters(t, c, ranks, scale, rng)
 		bias := make([][6]bool, c.Layers)
 		bias[0][model.ModuleIndex(model.Query)] = true // (the key bias has no gradient: softmax is shift-invariant)
 		d, _, tr := emuTrainer(t, m, TrainConfig{MaxB: 3, T: 7, Adapters: ad, Bias: bias})
@@ -553,4 +531,23 @@ func emuTrainer(t *testing.T, m *model.Model, c TrainConfig) (*hostDev, *Model, 
 		t.Fatal(err)
 	}
 	return d, g, tr
+}
+
+// randomAdapters makes adapters of the given ranks with N(0, 0.3²) factors
+// (both non-zero, so every gradient path is exercised).
+func randomAdapters(t *testing.T, c model.Config, ranks [][6]int, scale [][6]float32, rng *rand.Rand) *model.Adapters {
+	t.Helper()
+	ad, err := model.NewAdapters(c, ranks, scale)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ad.Each(func(_ int, _ string, a *model.LoRA) {
+		for i := range a.A {
+			a.A[i] = float32(rng.NormFloat64()) * 0.3
+		}
+		for i := range a.B {
+			a.B[i] = float32(rng.NormFloat64()) * 0.3
+		}
+	})
+	return ad
 }
