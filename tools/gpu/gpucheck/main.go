@@ -182,15 +182,18 @@ func fwdTol(tf32 bool) float64 {
 	return 1e-4
 }
 
-func forwardParity(d *cuda.Device, refDir string) {
-	fmt.Println("\n== forward: GPU vs CPU engine (max |Δ| / max |ref|) ==")
-	type item struct {
-		name string
-		m    *model.Model
-		b    model.Batch
-		exp  *hf.File
-	}
-	var items []item
+// refItem is a reference model with its fixture batch and expected outputs.
+type refItem struct {
+	name string
+	m    *model.Model
+	b    model.Batch
+	exp  *hf.File
+}
+
+// refModels loads every reference model folder under refDir (a failed
+// load is a failed check).
+func refModels(refDir string) []refItem {
+	var items []refItem
 	dirs, _ := filepath.Glob(filepath.Join(refDir, "*"))
 	sort.Strings(dirs)
 	for _, dir := range dirs {
@@ -204,10 +207,16 @@ func forwardParity(d *cuda.Device, refDir string) {
 			check(false, "read %s: %v", dir, err)
 			continue
 		}
-		items = append(items, item{filepath.Base(dir), m, fixtureBatch(exp), exp})
+		items = append(items, refItem{filepath.Base(dir), m, fixtureBatch(exp), exp})
 	}
+	return items
+}
+
+func forwardParity(d *cuda.Device, refDir string) {
+	fmt.Println("\n== forward: GPU vs CPU engine (max |Δ| / max |ref|) ==")
+	items := refModels(refDir)
 	base := bertBase(12)
-	items = append(items, item{"random bert-base 8x128", base, randomBatch(base, 8, 128, 7), nil})
+	items = append(items, refItem{"random bert-base 8x128", base, randomBatch(base, 8, 128, 7), nil})
 	for _, tf32 := range []bool{false, true} {
 		if err := d.SetTF32(tf32); err != nil {
 			fatal(err)

@@ -195,24 +195,11 @@ func reportParity(mode, name, against, prec string, worst float64, worstName str
 func trainParity(d *cuda.Device, refDir, loraDir string, precs []string) {
 	defer guard(d, "training parity")
 	fmt.Println("\n== training gradients: GPU trainer vs CPU engine / PyTorch (max over tensors of max |Δ| / max |ref|) ==")
-	dirs, _ := filepath.Glob(filepath.Join(refDir, "*"))
-	sort.Strings(dirs)
-	for _, dir := range dirs {
-		m, err := model.Load(dir)
-		if err != nil {
-			check(false, "load %s: %v", dir, err)
-			continue
-		}
-		exp, err := hf.ReadSafetensors(filepath.Join(dir, "expected.safetensors"))
-		if err != nil {
-			check(false, "read %s: %v", dir, err)
-			continue
-		}
-		b := fixtureBatch(exp)
-		if m.Cfg.HasMLM {
-			mlmParity(d, filepath.Base(dir), m, b, precs)
+	for _, it := range refModels(refDir) {
+		if it.m.Cfg.HasMLM {
+			mlmParity(d, it.name, it.m, it.b, precs)
 		} else {
-			loraParity(d, filepath.Base(dir), m, b, precs)
+			loraParity(d, it.name, it.m, it.b, precs)
 		}
 	}
 	// BERT-base shape (the timed model; the sizes of real use): 12 layers of
