@@ -135,17 +135,10 @@ extern "C" __global__ void unpermute(float* out, const float* in, int B, int T, 
 	}
 }
 
-// softmax_mask: one warp per attention row (b, h, t1) of att [B*nh*Tq, T]
-// (Tq queries, T keys per sequence): row = softmax(row + mask[b*T : b*T+T]),
-// in place. A row whose maximum is -inf (every key masked with -inf) becomes
-// uniform, as on the CPU.
-extern "C" __global__ void softmax_mask(float* att, const float* mask, int rows, int T, int nh, int Tq) {
-	long long row = (long long)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
-	int lane = threadIdx.x & 31;
-	if (row >= rows) return;
-	long long b = row / ((long long)nh * Tq);
-	float* a = att + row * T;
-	const float* m = mask + b * T;
+// softmax_row: the calling warp turns row a of T scores into
+// softmax(a + m) in place (lane j handles j, j+32, ...). A row whose maximum
+// is -inf (every key masked with -inf) becomes uniform, as on the CPU.
+__device__ void softmax_row(float* a, const float* m, int T, int lane) {
 	float mx = NEG_INF;
 	for (int j = lane; j < T; j += 32) {
 		float x = a[j] + m[j];
@@ -166,6 +159,16 @@ extern "C" __global__ void softmax_mask(float* att, const float* mask, int rows,
 	for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
 	float inv = 1.0f / s;
 	for (int j = lane; j < T; j += 32) a[j] *= inv;
+}
+
+// softmax_mask: one warp per attention row (b, h, t1) of att [B*nh*Tq, T]
+// (Tq queries, T keys per sequence): row = softmax(row + mask[b*T : b*T+T]),
+// in place.
+extern "C" __global__ void softmax_mask(float* att, const float* mask, int rows, int T, int nh, int Tq) {
+	long long row = (long long)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+	if (row >= rows) return;
+	long long b = row / ((long long)nh * Tq);
+	softmax_row(att + row * T, mask + b * T, T, threadIdx.x & 31);
 }
 
 // gather_cls: out[b] = h[b*T] (the first token of every sequence), rows of H.

@@ -231,35 +231,9 @@ extern "C" __global__ void softmax_mask_drop(float* att, float* attDrop, const f
 	if (row >= rows) return;
 	long long b = row / ((long long)nh * Tq);
 	float* a = att + row * T;
+	softmax_row(a, mask + b * T, T, lane);
 	float* ad = attDrop + row * T;
-	const float* m = mask + b * T;
-	float mx = NEG_INF;
-	for (int j = lane; j < T; j += 32) {
-		float x = a[j] + m[j];
-		a[j] = x;
-		mx = fmaxf(mx, x);
-	}
-	for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
-	if (mx == NEG_INF) {
-		for (int j = lane; j < T; j += 32) {
-			a[j] = 1.0f / (float)T;
-			ad[j] = a[j] * drop_scale(p, seed, site, row * T + j);
-		}
-		return;
-	}
-	float s = 0.0f;
-	for (int j = lane; j < T; j += 32) {
-		float e = expf(a[j] - mx);
-		a[j] = e;
-		s += e;
-	}
-	for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
-	float inv = 1.0f / s;
-	for (int j = lane; j < T; j += 32) {
-		float v = a[j] * inv;
-		a[j] = v;
-		ad[j] = v * drop_scale(p, seed, site, row * T + j);
-	}
+	for (int j = lane; j < T; j += 32) ad[j] = a[j] * drop_scale(p, seed, site, row * T + j); // the lane's own a[j]
 }
 
 // block_max_arg returns the block's largest v (first index on ties) to every thread.
