@@ -104,6 +104,15 @@ extern "C" __global__ void bias_act(float* out, const float* x, const float* b0,
 	}
 }
 
+// head_index: where element (row, col) of a [B*T, nh*hs] matrix lives in
+// the [B, nh, T, hs] layout of the batched attention GEMMs.
+__device__ __forceinline__ long long head_index(long long row, int col, int T, int nh, int hs) {
+	int h = col / hs, d = col - h * hs;
+	long long bb = row / T;
+	int t = (int)(row - bb * T);
+	return ((bb * nh + h) * T + t) * hs + d;
+}
+
 // bias_permute: x [B*T, nh*hs] (+ bias) -> out [B, nh, T, hs], the layout the
 // batched attention GEMMs read.
 extern "C" __global__ void bias_permute(float* out, const float* x, const float* b0, const float* b1, int seg,
@@ -113,11 +122,8 @@ extern "C" __global__ void bias_permute(float* out, const float* x, const float*
 	for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
 		long long row = i / C;
 		int col = (int)(i - row * C);
-		int h = col / hs, d = col - h * hs;
-		long long bb = row / T;
-		int t = (int)(row - bb * T);
 		const float* bias = row < seg ? b0 : b1;
-		out[((bb * nh + h) * T + t) * hs + d] = x[i] + bias[col];
+		out[head_index(row, col, T, nh, hs)] = x[i] + bias[col];
 	}
 }
 
@@ -128,10 +134,7 @@ extern "C" __global__ void unpermute(float* out, const float* in, int B, int T, 
 	for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
 		long long row = i / C;
 		int col = (int)(i - row * C);
-		int h = col / hs, d = col - h * hs;
-		long long bb = row / T;
-		int t = (int)(row - bb * T);
-		out[i] = in[((bb * nh + h) * T + t) * hs + d];
+		out[i] = in[head_index(row, col, T, nh, hs)];
 	}
 }
 

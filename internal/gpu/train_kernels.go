@@ -135,12 +135,9 @@ extern "C" __global__ void bias_permute3(float* q, float* k, float* v, const flo
 		long long row = i / (3 * C);
 		int c3 = (int)(i - row * 3 * C);
 		int which = c3 / C, col = c3 - which * C;
-		int h = col / hs, d = col - h * hs;
-		long long bb = row / T;
-		int t = (int)(row - bb * T);
 		float* out = which == 0 ? q : (which == 1 ? k : v);
 		const float* bias = which == 0 ? bq : (which == 1 ? bk : bv);
-		out[((bb * nh + h) * T + t) * hs + d] = x[i] + bias[col];
+		out[head_index(row, col, T, nh, hs)] = x[i] + bias[col];
 	}
 }
 
@@ -152,11 +149,8 @@ extern "C" __global__ void unpermute3(float* dx, const float* dq, const float* d
 		long long row = i / (3 * C);
 		int c3 = (int)(i - row * 3 * C);
 		int which = c3 / C, col = c3 - which * C;
-		int h = col / hs, d = col - h * hs;
-		long long bb = row / T;
-		int t = (int)(row - bb * T);
 		const float* in = which == 0 ? dq : (which == 1 ? dk : dv);
-		dx[i] = in[((bb * nh + h) * T + t) * hs + d];
+		dx[i] = in[head_index(row, col, T, nh, hs)];
 	}
 }
 
