@@ -13,7 +13,8 @@
 # under the 8-minute budget) however slow a step is: a step gets at most what is left.
 # Environment: OUT (results folder), BIG_TRIALS (trials per module in the 256x128 case,
 # default 1: the time per module-trial is what is compared), GPUCHECK_ARGS, JOB_SECONDS,
-# GPUCHECK_TIMEOUT, TORCH_TIMEOUT (per sweep run), TRAIN_TIMEOUT, TRAIN_CONFIGS.
+# GPUCHECK_TIMEOUT, TORCH_TIMEOUT (per sweep run), TRAIN_TIMEOUT, TRAIN_CONFIGS, TORCH_PROFILE_ROWS
+# (print the top N CUDA kernels of each eager PyTorch training step).
 set -u
 OUT=${OUT:-/tmp/adarank-gpu}
 mkdir -p "$OUT"
@@ -45,7 +46,7 @@ for prec in fp32 tf32; do
 done
 echo "torch sweeps done after ${SECONDS}s"
 
-timeout "$(limit "${TRAIN_TIMEOUT:-240}")" python3 tools/gpu/train_step_peft.py --configs "$TRAIN_CONFIGS" \
+timeout "$(limit "${TRAIN_TIMEOUT:-240}")" python3 tools/gpu/train_step_peft.py --configs "$TRAIN_CONFIGS" --profile "${TORCH_PROFILE_ROWS:-0}" \
 	--json "$OUT/torch_train.jsonl" 2>&1 | tee "$OUT/torch_train.log"
 echo "torch training step: exit status ${PIPESTATUS[0]} after ${SECONDS}s"
 

@@ -92,6 +92,8 @@ def step_time(mode, prec, a):
         loss = step()
     torch.cuda.synchronize()
     dt = (time.perf_counter() - t0) / a.steps
+    if a.profile and mode == "eager":
+        profile_steps(step, f"{mode} {prec}", a.profile)
     flops = lora_step_flops(cfg, B, T, a.rank, len(targets) * cfg.num_hidden_layers)
     out = dict(kind="train_step", impl=f"pytorch-peft {mode}", case=f"lora bert-base {B}x{T} r{a.rank} q,v",
                precision=prec, ms_per_step=1e3 * dt, tokens_per_s=B * T / dt,
@@ -101,6 +103,19 @@ def step_time(mode, prec, a):
     del fwd, m, opt
     torch.cuda.empty_cache()
     return out
+
+
+def profile_steps(step, name, rows, steps=3):
+    """Prints the CUDA kernels of `steps` steps by total GPU time per step (torch.profiler), to
+    compare with gpucheck's per-op profile."""
+    from torch.profiler import ProfilerActivity, profile
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(steps):
+            step()
+        torch.cuda.synchronize()
+    print(f"profile {name}: CUDA kernels, {steps} steps (times are totals over the steps)", flush=True)
+    print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=rows, max_name_column_width=90), flush=True)
 
 
 def emit(rec, path):
@@ -122,6 +137,8 @@ def main():
     ap.add_argument("--warmup", type=int, default=3, help="untimed steps (torch.compile compiles in these)")
     ap.add_argument("--steps", type=int, default=20, help="timed steps")
     ap.add_argument("--json", default="", help="append the JSON lines to this file")
+    ap.add_argument("--profile", type=int, default=0, metavar="ROWS",
+                    help="after timing an eager configuration, print its top ROWS CUDA kernels (torch.profiler)")
     a = ap.parse_args()
     configs = []
     for c in a.configs.split(","):
