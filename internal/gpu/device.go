@@ -66,10 +66,17 @@ func loadKernels(d device) (*kernels, error) {
 
 // Launch shapes.
 const (
-	rowBlock  = 128  // threads per block of the per-row kernels (multiple of 32)
+	rowBlock  = 128  // threads per block of the warp-per-row kernels (multiple of 32)
+	lnBlock   = 32   // threads per block (one row each) of the LayerNorm kernels: one warp, no barriers
 	elemBlock = 256  // threads per block of the element-wise kernels
 	maxGrid   = 8192 // grid-stride kernels use at most this many blocks
 )
+
+// rowsGrid sizes the 2-D launch (FOR_ROWS / FOR_COLS) of a row-structured
+// element-wise kernel over rows × n (block elemBlock).
+func rowsGrid(rows, n int) cuda.Dim3 {
+	return cuda.Dim3{X: max(1, min(maxGrid, (n+elemBlock-1)/elemBlock)), Y: max(1, min(65535, rows))}
+}
 
 // elemGrid sizes a grid-stride launch over n elements.
 func elemGrid(n int) cuda.Dim3 {

@@ -235,7 +235,7 @@ func (g *Model) SetBatch(ws *Workspace, b model.Batch) error {
 // states, for the batch last given to SetBatch.
 func (g *Model) Embed(ws *Workspace) error {
 	p, c := g.Host.P, g.Cfg
-	return g.d.Launch(g.k.embedLN, cuda.Dim3{X: ws.B * ws.T}, cuda.Dim3{X: rowBlock}, 0,
+	return g.d.Launch(g.k.embedLN, cuda.Dim3{X: ws.B * ws.T}, cuda.Dim3{X: lnBlock}, 0,
 		ws.hidden, ws.ids, ws.pos, ws.types, g.ptr(p.WordEmb), g.ptr(p.PosEmb), g.ptr(p.TypeEmb),
 		g.ptr(p.EmbLNG), g.ptr(p.EmbLNB), c.Hidden, c.Eps)
 }
@@ -273,7 +273,6 @@ func (g *Model) Layer(ws *Workspace, l int, ov *Override) error {
 	BT := B * T
 	L := &g.Host.P.Layers[l]
 	k := g.k
-	nel := BT * H
 	// Q, K, V: GEMM, then bias + permute to [B, nh, T, hs].
 	for _, qkv := range []struct {
 		typ string
@@ -283,7 +282,7 @@ func (g *Model) Layer(ws *Workspace, l int, ov *Override) error {
 		if err != nil {
 			return err
 		}
-		if err := g.d.Launch(k.biasPermute, elemGrid(nel), cuda.Dim3{X: elemBlock}, 0, qkv.dst, ws.tmp, b0, b1, seg, B, T, nh, hs); err != nil {
+		if err := g.d.Launch(k.biasPermute, rowsGrid(B*T, H), cuda.Dim3{X: elemBlock}, 0, qkv.dst, ws.tmp, b0, b1, seg, B, T, nh, hs); err != nil {
 			return err
 		}
 	}
@@ -300,7 +299,7 @@ func (g *Model) Layer(ws *Workspace, l int, ov *Override) error {
 	if err := g.d.GemmStridedBatched(false, false, T, hs, T, 1, ws.att, T, T*T, ws.v, hs, T*hs, 0, ws.q, hs, T*hs, B*nh); err != nil {
 		return err
 	}
-	if err := g.d.Launch(k.unpermute, elemGrid(nel), cuda.Dim3{X: elemBlock}, 0, ws.ctx, ws.q, B, T, nh, hs); err != nil {
+	if err := g.d.Launch(k.unpermute, rowsGrid(B*T, H), cuda.Dim3{X: elemBlock}, 0, ws.ctx, ws.q, B, T, nh, hs); err != nil {
 		return err
 	}
 	// Attention output projection, residual, LayerNorm.
@@ -308,7 +307,7 @@ func (g *Model) Layer(ws *Workspace, l int, ov *Override) error {
 	if err != nil {
 		return err
 	}
-	if err := g.d.Launch(k.biasResLN, cuda.Dim3{X: BT}, cuda.Dim3{X: rowBlock}, 0, ws.ln1, ws.tmp, b0, b1, seg, ws.hidden,
+	if err := g.d.Launch(k.biasResLN, cuda.Dim3{X: BT}, cuda.Dim3{X: lnBlock}, 0, ws.ln1, ws.tmp, b0, b1, seg, ws.hidden,
 		g.ptr(L.LN1G), g.ptr(L.LN1B), H, c.Eps); err != nil {
 		return err
 	}
@@ -316,13 +315,13 @@ func (g *Model) Layer(ws *Workspace, l int, ov *Override) error {
 	if b0, b1, seg, err = g.linear(l, model.FFNIn, ws.fi, ws.ln1, BT, ov.segRows(), ov); err != nil {
 		return err
 	}
-	if err := g.d.Launch(k.biasAct, elemGrid(BT*I), cuda.Dim3{X: elemBlock}, 0, ws.fi, ws.fi, b0, b1, seg, BT, I, actCode(c.Act)); err != nil {
+	if err := g.d.Launch(k.biasAct, rowsGrid(BT, I), cuda.Dim3{X: elemBlock}, 0, ws.fi, ws.fi, b0, b1, seg, BT, I, actCode(c.Act)); err != nil {
 		return err
 	}
 	if b0, b1, seg, err = g.linear(l, model.FFNOut, ws.tmp, ws.fi, BT, ov.segRows(), ov); err != nil {
 		return err
 	}
-	return g.d.Launch(k.biasResLN, cuda.Dim3{X: BT}, cuda.Dim3{X: rowBlock}, 0, ws.hidden, ws.tmp, b0, b1, seg, ws.ln1,
+	return g.d.Launch(k.biasResLN, cuda.Dim3{X: BT}, cuda.Dim3{X: lnBlock}, 0, ws.hidden, ws.tmp, b0, b1, seg, ws.ln1,
 		g.ptr(L.LN2G), g.ptr(L.LN2B), H, c.Eps)
 }
 
@@ -371,7 +370,7 @@ func (g *Model) LayerCLS(ws *Workspace, l int, ov *Override) error {
 		if err != nil {
 			return err
 		}
-		if err := g.d.Launch(k.biasPermute, elemGrid(BT*H), cuda.Dim3{X: elemBlock}, 0, kv.dst, ws.tmp, b0, b1, seg, B, T, nh, hs); err != nil {
+		if err := g.d.Launch(k.biasPermute, rowsGrid(BT, H), cuda.Dim3{X: elemBlock}, 0, kv.dst, ws.tmp, b0, b1, seg, B, T, nh, hs); err != nil {
 			return err
 		}
 	}
@@ -383,7 +382,7 @@ func (g *Model) LayerCLS(ws *Workspace, l int, ov *Override) error {
 		return err
 	}
 	// One query per sequence: [B, nh, 1, hs].
-	if err := g.d.Launch(k.biasPermute, elemGrid(B*H), cuda.Dim3{X: elemBlock}, 0, ws.clsQ, ws.tmp, b0, b1, seg, B, 1, nh, hs); err != nil {
+	if err := g.d.Launch(k.biasPermute, rowsGrid(B, H), cuda.Dim3{X: elemBlock}, 0, ws.clsQ, ws.tmp, b0, b1, seg, B, 1, nh, hs); err != nil {
 		return err
 	}
 	scale := float32(1 / math.Sqrt(float64(hs)))
@@ -398,26 +397,26 @@ func (g *Model) LayerCLS(ws *Workspace, l int, ov *Override) error {
 	if err := g.d.GemmStridedBatched(false, false, 1, hs, T, 1, ws.clsAtt, T, T, ws.v, hs, T*hs, 0, ws.clsQ, hs, hs, B*nh); err != nil {
 		return err
 	}
-	if err := g.d.Launch(k.unpermute, elemGrid(B*H), cuda.Dim3{X: elemBlock}, 0, ws.clsCtx, ws.clsQ, B, 1, nh, hs); err != nil {
+	if err := g.d.Launch(k.unpermute, rowsGrid(B, H), cuda.Dim3{X: elemBlock}, 0, ws.clsCtx, ws.clsQ, B, 1, nh, hs); err != nil {
 		return err
 	}
 	if b0, b1, seg, err = g.linear(l, model.AttnOut, ws.tmp, ws.clsCtx, B, segCLS, ov); err != nil {
 		return err
 	}
-	if err := g.d.Launch(k.biasResLN, cuda.Dim3{X: B}, cuda.Dim3{X: rowBlock}, 0, ws.clsLN1, ws.tmp, b0, b1, seg, ws.clsIn,
+	if err := g.d.Launch(k.biasResLN, cuda.Dim3{X: B}, cuda.Dim3{X: lnBlock}, 0, ws.clsLN1, ws.tmp, b0, b1, seg, ws.clsIn,
 		g.ptr(L.LN1G), g.ptr(L.LN1B), H, c.Eps); err != nil {
 		return err
 	}
 	if b0, b1, seg, err = g.linear(l, model.FFNIn, ws.clsFI, ws.clsLN1, B, segCLS, ov); err != nil {
 		return err
 	}
-	if err := g.d.Launch(k.biasAct, elemGrid(B*I), cuda.Dim3{X: elemBlock}, 0, ws.clsFI, ws.clsFI, b0, b1, seg, B, I, actCode(c.Act)); err != nil {
+	if err := g.d.Launch(k.biasAct, rowsGrid(B, I), cuda.Dim3{X: elemBlock}, 0, ws.clsFI, ws.clsFI, b0, b1, seg, B, I, actCode(c.Act)); err != nil {
 		return err
 	}
 	if b0, b1, seg, err = g.linear(l, model.FFNOut, ws.tmp, ws.clsFI, B, segCLS, ov); err != nil {
 		return err
 	}
-	return g.d.Launch(k.biasResLN, cuda.Dim3{X: B}, cuda.Dim3{X: rowBlock}, 0, ws.cls, ws.tmp, b0, b1, seg, ws.clsLN1,
+	return g.d.Launch(k.biasResLN, cuda.Dim3{X: B}, cuda.Dim3{X: lnBlock}, 0, ws.cls, ws.tmp, b0, b1, seg, ws.clsLN1,
 		g.ptr(L.LN2G), g.ptr(L.LN2B), H, c.Eps)
 }
 
@@ -446,7 +445,7 @@ func (g *Model) PoolCLS(ws *Workspace) (cuda.DevPtr, error) {
 		return 0, err
 	}
 	b := g.ptr(P.PoolB)
-	if err := g.d.Launch(g.k.biasAct, elemGrid(ws.B*H), cuda.Dim3{X: elemBlock}, 0, ws.pooled, ws.poolPre, b, b, ws.B, ws.B, H, actTanh); err != nil {
+	if err := g.d.Launch(g.k.biasAct, rowsGrid(ws.B, H), cuda.Dim3{X: elemBlock}, 0, ws.pooled, ws.poolPre, b, b, ws.B, ws.B, H, actTanh); err != nil {
 		return 0, err
 	}
 	return ws.pooled, nil

@@ -71,10 +71,17 @@ func (h *hostDev) launchTrain(name string, grid, block cuda.Dim3, shmem int, slo
 			h.lnSave(o, p(1).Add(r), p(2).Add(r), p(4), p(5), fl(7))
 		}
 	case "ln_bwd":
-		if shmem < 2*n(9)*4 {
-			return fmt.Errorf("ln_bwd: %d bytes of shared memory for H=%d", shmem, n(9))
+		if p(2) != 0 && shmem < 2*n(10)*4 {
+			return fmt.Errorf("ln_bwd: %d bytes of shared memory for H=%d", shmem, n(10))
 		}
-		h.lnBwd(p(0), p(1), p(2), p(3), p(4), p(5), p(6), p(7), n(8), n(9))
+		h.lnBwd(p(0), p(2), p(3), p(4), p(5), p(6), p(7), p(8), n(9), n(10))
+		if dxd := p(1); dxd != 0 {
+			N := n(9) * n(10)
+			dx, out := h.f32(p(0), N), h.f32(dxd, N)
+			for i := range out {
+				out[i] = dx[i] * dropScale(fl(11), ll(12), n(13), int64(i))
+			}
+		}
 	case "bias_grad":
 		db, rows, N, ld := p(0), n(2), n(3), n(4)
 		d := h.f32(db, N)

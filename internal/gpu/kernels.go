@@ -20,11 +20,14 @@ const kernelSource = `
 
 // block_sum returns the sum of v over the block to every thread. blockDim.x
 // must be a multiple of 32 (at most 1024).
+// With one warp per block (the row kernels' launch) it is a warp reduction
+// without shared memory or barriers.
 __device__ double block_sum(double v) {
 	__shared__ double partial[32];
 	__shared__ double total;
 	int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
 	for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+	if (blockDim.x == 32) return v;
 	__syncthreads(); // earlier calls may still read partial / total
 	if (lane == 0) partial[warp] = v;
 	__syncthreads();
@@ -92,25 +95,33 @@ __device__ float activate(float x, int act) {
 	return x;
 }
 
+// Row-structured element-wise kernels run on a 2-D grid: blockIdx.y strides
+// over rows, x over the columns, so no index needs a (slow) 64-bit division.
+#define FOR_ROWS(r, rows) for (long long r = blockIdx.y; r < (rows); r += gridDim.y)
+#define FOR_COLS(c, N) for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < (N); c += gridDim.x * blockDim.x)
+
 // bias_act: out[r, j] = act(x[r, j] + bias[j]) over rows x N (in place allowed).
 extern "C" __global__ void bias_act(float* out, const float* x, const float* b0, const float* b1, int seg,
 		int rows, int N, int act) {
-	long long n = (long long)rows * N;
-	for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
-		long long r = i / N;
-		int j = (int)(i - r * N);
+	FOR_ROWS(r, rows) {
 		const float* bias = r < seg ? b0 : b1;
-		out[i] = activate(x[i] + bias[j], act);
+		const float* xr = x + r * N;
+		float* o = out + r * N;
+		FOR_COLS(j, N) o[j] = activate(xr[j] + bias[j], act);
 	}
 }
 
-// head_index: where element (row, col) of a [B*T, nh*hs] matrix lives in
-// the [B, nh, T, hs] layout of the batched attention GEMMs.
-__device__ __forceinline__ long long head_index(long long row, int col, int T, int nh, int hs) {
-	int h = col / hs, d = col - h * hs;
-	long long bb = row / T;
-	int t = (int)(row - bb * T);
-	return ((bb * nh + h) * T + t) * hs + d;
+// head_offset: where element (row, 0) of a [B*T, nh*hs] matrix lives in the
+// [B, nh, T, hs] layout of the batched attention GEMMs (head 0); column col
+// adds head_col(col, T, hs).
+__device__ __forceinline__ long long head_offset(long long row, int T, int nh, int hs) {
+	int bb = (int)(row / T), t = (int)(row - (long long)bb * T);
+	return ((long long)bb * nh * T + t) * hs;
+}
+
+__device__ __forceinline__ long long head_col(int col, int T, int hs) {
+	int h = col / hs;
+	return (long long)h * T * hs + (col - h * hs);
 }
 
 // bias_permute: x [B*T, nh*hs] (+ bias) -> out [B, nh, T, hs], the layout the
@@ -118,23 +129,21 @@ __device__ __forceinline__ long long head_index(long long row, int col, int T, i
 extern "C" __global__ void bias_permute(float* out, const float* x, const float* b0, const float* b1, int seg,
 		int B, int T, int nh, int hs) {
 	int C = nh * hs;
-	long long n = (long long)B * T * C;
-	for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
-		long long row = i / C;
-		int col = (int)(i - row * C);
+	FOR_ROWS(row, (long long)B * T) {
 		const float* bias = row < seg ? b0 : b1;
-		out[head_index(row, col, T, nh, hs)] = x[i] + bias[col];
+		const float* xr = x + row * C;
+		float* o = out + head_offset(row, T, nh, hs);
+		FOR_COLS(col, C) o[head_col(col, T, hs)] = xr[col] + bias[col];
 	}
 }
 
 // unpermute: in [B, nh, T, hs] -> out [B*T, nh*hs].
 extern "C" __global__ void unpermute(float* out, const float* in, int B, int T, int nh, int hs) {
 	int C = nh * hs;
-	long long n = (long long)B * T * C;
-	for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
-		long long row = i / C;
-		int col = (int)(i - row * C);
-		out[i] = in[head_index(row, col, T, nh, hs)];
+	FOR_ROWS(row, (long long)B * T) {
+		const float* ir = in + head_offset(row, T, nh, hs);
+		float* o = out + row * C;
+		FOR_COLS(col, C) o[col] = ir[head_col(col, T, hs)];
 	}
 }
 

@@ -182,7 +182,11 @@ func (d *profDevice) Launch(f *cuda.Function, grid, block cuda.Dim3, shmem int, 
 }
 
 func (d *profDevice) Gemm(tA, tB bool, M, N, K int, alpha float32, A cuda.DevPtr, lda int, B cuda.DevPtr, ldb int, beta float32, C cuda.DevPtr, ldc int) error {
-	return d.p.time("gemm", func() error { return d.device.Gemm(tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc) })
+	name := "gemm"
+	if min(M, N, K) <= 64 {
+		name = "gemm_thin" // a rank-sized dimension: LoRA factors, pooler / head rows
+	}
+	return d.p.time(name, func() error { return d.device.Gemm(tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc) })
 }
 
 func (d *profDevice) GemmStridedBatched(tA, tB bool, M, N, K int, alpha float32, A cuda.DevPtr, lda, strideA int, B cuda.DevPtr, ldb, strideB int,

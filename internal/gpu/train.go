@@ -312,6 +312,11 @@ func (t *Trainer) launchElem(f *cuda.Function, n int, args ...any) error {
 	return t.d.Launch(f, elemGrid(n), cuda.Dim3{X: elemBlock}, 0, args...)
 }
 
+// launchRows launches a row-structured kernel (FOR_ROWS / FOR_COLS) over rows × n.
+func (t *Trainer) launchRows(f *cuda.Function, rows, n int, args ...any) error {
+	return t.d.Launch(f, rowsGrid(rows, n), cuda.Dim3{X: elemBlock}, 0, args...)
+}
+
 // SeparateDropoutKernels runs attention dropout as its own kernel instead
 // of inside the softmax forward and backward (same masks and results; kept
 // to time the fusion, gpucheck).
@@ -360,7 +365,7 @@ func (t *Trainer) Forward(b model.Batch, train bool, seed uint64) error {
 	}
 	P := g.Host.P
 	H := c.Hidden
-	if err := t.d.Launch(t.k.embedLN, cuda.Dim3{X: BT}, cuda.Dim3{X: rowBlock}, 0, t.emb, t.embSum, t.embMean, t.embRstd,
+	if err := t.d.Launch(t.k.embedLN, cuda.Dim3{X: BT}, cuda.Dim3{X: lnBlock}, 0, t.emb, t.embSum, t.embMean, t.embRstd,
 		t.ids, t.pos, t.types, g.ptr(P.WordEmb), g.ptr(P.PosEmb), g.ptr(P.TypeEmb), g.ptr(P.EmbLNG), g.ptr(P.EmbLNB), H, c.Eps); err != nil {
 		return err
 	}
@@ -465,7 +470,7 @@ func (t *Trainer) layerForward(l int) error {
 				return err
 			}
 		}
-		if err := t.launchElem(k.biasPermute3, BT*3*H, L.q, L.k, L.v, t.qkv, t.g.ptr(P.QB), t.g.ptr(P.KB), t.g.ptr(P.VB), B, T, nh, hs); err != nil {
+		if err := t.launchRows(k.biasPermute3, BT, 3*H, L.q, L.k, L.v, t.qkv, t.g.ptr(P.QB), t.g.ptr(P.KB), t.g.ptr(P.VB), B, T, nh, hs); err != nil {
 			return err
 		}
 	} else {
@@ -474,7 +479,7 @@ func (t *Trainer) layerForward(l int) error {
 				return err
 			}
 			b := t.g.ptr(biases[ti])
-			if err := t.launchElem(k.biasPermute, BT*H, dst, t.tmp, b, b, BT, B, T, nh, hs); err != nil {
+			if err := t.launchRows(k.biasPermute, BT, H, dst, t.tmp, b, b, BT, B, T, nh, hs); err != nil {
 				return err
 			}
 		}
@@ -508,26 +513,26 @@ func (t *Trainer) layerForward(l int) error {
 	if err := t.d.GemmStridedBatched(false, false, T, hs, T, 1, attUsed, T, T*T, L.v, hs, T*hs, 0, t.pA, hs, T*hs, B*nh); err != nil {
 		return err
 	}
-	if err := t.launchElem(k.unpermute, BT*H, L.ctx, t.pA, B, T, nh, hs); err != nil {
+	if err := t.launchRows(k.unpermute, BT, H, L.ctx, t.pA, B, T, nh, hs); err != nil {
 		return err
 	}
 	if err := t.linear(l, 3, t.tmp, L.ctx, BT); err != nil {
 		return err
 	}
-	if err := t.d.Launch(k.resLN, cuda.Dim3{X: BT}, cuda.Dim3{X: rowBlock}, 0, L.ln1, L.res1, L.mean1, L.rstd1, t.tmp, t.g.ptr(P.AOB), in,
+	if err := t.d.Launch(k.resLN, cuda.Dim3{X: BT}, cuda.Dim3{X: lnBlock}, 0, L.ln1, L.res1, L.mean1, L.rstd1, t.tmp, t.g.ptr(P.AOB), in,
 		t.g.ptr(P.LN1G), t.g.ptr(P.LN1B), H, c.Eps, t.pHidden(), t.seed, dropSite(l, siteAO)); err != nil {
 		return err
 	}
 	if err := t.linear(l, 4, L.fiPre, L.ln1, BT); err != nil {
 		return err
 	}
-	if err := t.launchElem(k.biasActSave, BT*I, L.fa, L.fiPre, L.fiPre, t.g.ptr(P.FIB), BT, I, actCode(c.Act)); err != nil {
+	if err := t.launchRows(k.biasActSave, BT, I, L.fa, L.fiPre, L.fiPre, t.g.ptr(P.FIB), BT, I, actCode(c.Act)); err != nil {
 		return err
 	}
 	if err := t.linear(l, 5, t.tmp, L.fa, BT); err != nil {
 		return err
 	}
-	return t.d.Launch(k.resLN, cuda.Dim3{X: BT}, cuda.Dim3{X: rowBlock}, 0, L.out, L.res2, L.mean2, L.rstd2, t.tmp, t.g.ptr(P.FOB), L.ln1,
+	return t.d.Launch(k.resLN, cuda.Dim3{X: BT}, cuda.Dim3{X: lnBlock}, 0, L.out, L.res2, L.mean2, L.rstd2, t.tmp, t.g.ptr(P.FOB), L.ln1,
 		t.g.ptr(P.LN2G), t.g.ptr(P.LN2B), H, c.Eps, t.pHidden(), t.seed, dropSite(l, siteFO))
 }
 
@@ -547,7 +552,7 @@ func (t *Trainer) HeadInput(pooled bool) ([]float32, error) {
 			return nil, err
 		}
 		b := t.g.ptr(P.PoolB)
-		if err := t.launchElem(t.k.biasAct, B*H, t.pooled, t.poolPre, b, b, B, B, H, actTanh); err != nil {
+		if err := t.launchRows(t.k.biasAct, B, H, t.pooled, t.poolPre, b, b, B, B, H, actTanh); err != nil {
 			return nil, err
 		}
 		src = t.pooled
@@ -673,10 +678,10 @@ func (t *Trainer) mlmChunk(rows, labels []int32, scale float32, backward bool) (
 			return t.d.Gemm(false, true, n, H, H, 1, t.mX, H, t.g.ptr(P.MLMDenseW), H, 0, t.mT, H)
 		},
 		func() error {
-			return t.launchElem(k.biasActSave, n*H, t.mA, t.mT, t.mT, t.g.ptr(P.MLMDenseB), n, H, act)
+			return t.launchRows(k.biasActSave, n, H, t.mA, t.mT, t.mT, t.g.ptr(P.MLMDenseB), n, H, act)
 		},
 		func() error {
-			return t.d.Launch(k.lnFwd, cuda.Dim3{X: n}, cuda.Dim3{X: rowBlock}, 0, t.mLN, t.mMean, t.mRstd, t.mA,
+			return t.d.Launch(k.lnFwd, cuda.Dim3{X: n}, cuda.Dim3{X: lnBlock}, 0, t.mLN, t.mMean, t.mRstd, t.mA,
 				t.g.ptr(P.MLMLNG), t.g.ptr(P.MLMLNB), H, c.Eps)
 		},
 		func() error {
@@ -684,7 +689,7 @@ func (t *Trainer) mlmChunk(rows, labels []int32, scale float32, backward bool) (
 		},
 		func() error {
 			b := t.g.ptr(P.MLMDecoderB)
-			return t.launchElem(k.biasAct, n*V, t.mLogits, t.mLogits, b, b, n, n, V, actNone)
+			return t.launchRows(k.biasAct, n, V, t.mLogits, t.mLogits, b, b, n, n, V, actNone)
 		},
 		func() error {
 			return t.d.Launch(k.xent, cuda.Dim3{X: n}, cuda.Dim3{X: 256}, 0, t.mLogits, t.mLoss, t.mPred, t.mLab, V, scale)
@@ -723,7 +728,7 @@ func (t *Trainer) mlmChunk(rows, labels []int32, scale float32, backward bool) (
 		},
 		func() error { return t.biasGradLaunch(t.gptr(P.MLMDecoderB), t.mLogits, n, V, V) },
 		func() error {
-			return t.lnBackward(t.mDA, t.gptr(P.MLMLNG), t.gptr(P.MLMLNB), t.mDX, t.mA, t.mMean, t.mRstd, t.g.ptr(P.MLMLNG), n, H)
+			return t.lnBackward(t.mDA, 0, t.gptr(P.MLMLNG), t.gptr(P.MLMLNB), t.mDX, t.mA, t.mMean, t.mRstd, t.g.ptr(P.MLMLNG), n, H, 0, 0)
 		},
 		func() error { return t.launchElem(k.actBwd, n*H, t.mDT, t.mDA, t.mT, n*H, act) },
 		func() error {
@@ -750,8 +755,17 @@ func (t *Trainer) biasGradLaunch(db, dy cuda.DevPtr, rows, N, ld int) error {
 	return t.d.Launch(t.k.biasGrad, cuda.Dim3{X: (N + elemBlock - 1) / elemBlock, Y: gy}, cuda.Dim3{X: elemBlock}, 0, db, dy, rows, N, ld)
 }
 
-func (t *Trainer) lnBackward(dx, dg, db, dy, x, mean, rstd, g cuda.DevPtr, rows, H int) error {
-	return t.d.Launch(t.k.lnBwd, cuda.Dim3{X: min(rows, 256)}, cuda.Dim3{X: rowBlock}, 2*H*4, dx, dg, db, dy, x, mean, rstd, g, rows, H)
+// lnBackward launches ln_bwd: dx, and with dxd ≠ 0 also dxd = dx · the
+// dropout mask of (p, site).
+func (t *Trainer) lnBackward(dx, dxd, dg, db, dy, x, mean, rstd, g cuda.DevPtr, rows, H int, p float32, site int) error {
+	// One warp per row; with parameter gradients, fewer blocks (each adds its
+	// partial dg / db once) and 2·H floats of shared memory.
+	grid, shmem := (rows+rowBlock/32-1)/(rowBlock/32), 0
+	if dg != 0 {
+		grid, shmem = min(grid, 512), 2*H*4
+	}
+	return t.d.Launch(t.k.lnBwd, cuda.Dim3{X: max(1, grid)}, cuda.Dim3{X: rowBlock}, shmem, dx, dxd, dg, db, dy, x, mean, rstd, g, rows, H,
+		p, t.seed, site)
 }
 
 // linearBackward: dIn (+)= dOut·W (beta 0 or 1), weight and bias grads
@@ -855,7 +869,7 @@ func (t *Trainer) backward() error {
 			return err
 		}
 	}
-	if err := t.lnBackward(t.dRes, t.gptr(P.EmbLNG), t.gptr(P.EmbLNB), t.dOut, t.embSum, t.embMean, t.embRstd, t.g.ptr(P.EmbLNG), BT, H); err != nil {
+	if err := t.lnBackward(t.dRes, 0, t.gptr(P.EmbLNG), t.gptr(P.EmbLNB), t.dOut, t.embSum, t.embMean, t.embRstd, t.g.ptr(P.EmbLNG), BT, H, 0, 0); err != nil {
 		return err
 	}
 	for _, e := range []struct {
@@ -869,6 +883,14 @@ func (t *Trainer) backward() error {
 	return nil
 }
 
+// dropOut is buf when dropout is on (p > 0), else 0 (no dropout output).
+func dropOut(p float32, buf cuda.DevPtr) cuda.DevPtr {
+	if p > 0 {
+		return buf
+	}
+	return 0
+}
+
 func (t *Trainer) layerBackward(l int, needIn bool) error {
 	c := t.g.Cfg
 	H, nh := c.Hidden, c.Heads
@@ -880,19 +902,18 @@ func (t *Trainer) layerBackward(l int, needIn bool) error {
 	k := t.k
 	in := t.layerIn(l)
 	I := c.Inter
-	// out = LN2(res2), res2 = ln1 + drop(fo)
-	if err := t.lnBackward(t.dRes, t.gptr(P.LN2G), t.gptr(P.LN2B), t.dOut, L.res2, L.mean2, L.rstd2, t.g.ptr(P.LN2G), BT, H); err != nil {
-		return err
-	}
-	if err := t.d.Copy(t.dLn1, t.dRes, BT*H); err != nil {
-		return err
-	}
-	dFo := t.dRes
-	if p := t.pHidden(); p > 0 {
+	// out = LN2(res2), res2 = ln1 + drop(fo): the LayerNorm's input gradient
+	// goes straight to dLn1 (the residual path; the FFN's input gradient is
+	// added to it below) and, through the dropout, to dFo. Without dropout
+	// dFo is dLn1 itself: linearBackward(5) reads it before anything adds to it.
+	p := t.pHidden()
+	dFo := t.dLn1
+	if p > 0 {
 		dFo = t.dDrop
-		if err := t.launchElem(k.dropout, BT*H, dFo, t.dRes, BT*H, p, t.seed, dropSite(l, siteFO)); err != nil {
-			return err
-		}
+	}
+	if err := t.lnBackward(t.dLn1, dropOut(p, t.dDrop), t.gptr(P.LN2G), t.gptr(P.LN2B), t.dOut, L.res2, L.mean2, L.rstd2, t.g.ptr(P.LN2G),
+		BT, H, p, dropSite(l, siteFO)); err != nil {
+		return err
 	}
 	if err := t.linearBackward(l, 5, t.dFa, false, dFo, L.fa); err != nil {
 		return err
@@ -903,28 +924,27 @@ func (t *Trainer) layerBackward(l int, needIn bool) error {
 	if err := t.linearBackward(l, 4, t.dLn1, true, t.dFi, L.ln1); err != nil {
 		return err
 	}
-	// ln1 = LN1(res1), res1 = in + drop(ao)
-	if err := t.lnBackward(t.dRes, t.gptr(P.LN1G), t.gptr(P.LN1B), t.dLn1, L.res1, L.mean1, L.rstd1, t.g.ptr(P.LN1G), BT, H); err != nil {
-		return err
-	}
+	// ln1 = LN1(res1), res1 = in + drop(ao): likewise into dIn (the residual
+	// path; the attention's input gradient is added at the end) or, for the
+	// lowest trained layer, into dRes.
+	dRes := t.dRes
 	if needIn {
-		if err := t.d.Copy(t.dIn, t.dRes, BT*H); err != nil {
-			return err
-		}
+		dRes = t.dIn
 	}
-	dAo := t.dRes
-	if p := t.pHidden(); p > 0 {
+	dAo := dRes
+	if p > 0 {
 		dAo = t.dDrop
-		if err := t.launchElem(k.dropout, BT*H, dAo, t.dRes, BT*H, p, t.seed, dropSite(l, siteAO)); err != nil {
-			return err
-		}
+	}
+	if err := t.lnBackward(dRes, dropOut(p, t.dDrop), t.gptr(P.LN1G), t.gptr(P.LN1B), t.dLn1, L.res1, L.mean1, L.rstd1, t.g.ptr(P.LN1G),
+		BT, H, p, dropSite(l, siteAO)); err != nil {
+		return err
 	}
 	if err := t.linearBackward(l, 3, t.dCtx, false, dAo, L.ctx); err != nil {
 		return err
 	}
 	// Attention: ctx = drop(att)·v, att = softmax(q·kᵀ·scale + mask).
 	// [BT,H] → [B,nh,T,hs]: bias_permute with the zero vector as its bias.
-	if err := t.launchElem(k.biasPermute, BT*H, t.pA, t.dCtx, t.zero, t.zero, BT, B, T, nh, hs); err != nil {
+	if err := t.launchRows(k.biasPermute, BT, H, t.pA, t.dCtx, t.zero, t.zero, BT, B, T, nh, hs); err != nil {
 		return err
 	}
 	attUsed := L.att
@@ -963,7 +983,7 @@ func (t *Trainer) layerBackward(l int, needIn bool) error {
 	}
 	if t.fused {
 		// [dQ | dK | dV] in one [BT, 3H] buffer: one input-gradient GEMM over the stacked weights.
-		if err := t.launchElem(k.unpermute3, BT*3*H, t.dqkv, t.pA, t.pB, t.pC, B, T, nh, hs); err != nil {
+		if err := t.launchRows(k.unpermute3, BT, 3*H, t.dqkv, t.pA, t.pB, t.pC, B, T, nh, hs); err != nil {
 			return err
 		}
 		if dIn != 0 {
@@ -985,7 +1005,7 @@ func (t *Trainer) layerBackward(l int, needIn bool) error {
 		return nil
 	}
 	for _, e := range []struct{ dst, src cuda.DevPtr }{{t.dQ, t.pA}, {t.dK, t.pB}, {t.dV, t.pC}} {
-		if err := t.launchElem(k.unpermute, BT*H, e.dst, e.src, B, T, nh, hs); err != nil {
+		if err := t.launchRows(k.unpermute, BT, H, e.dst, e.src, B, T, nh, hs); err != nil {
 			return err
 		}
 	}

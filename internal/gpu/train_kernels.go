@@ -78,36 +78,52 @@ extern "C" __global__ void ln_fwd_save(float* out, float* mean, float* rstd, con
 
 // ln_bwd: rows of LayerNorm backward with x the saved LayerNorm input:
 // dx = rstd·(dy·g − mean(dy·g) − x̂·mean(dy·g·x̂)) (overwritten);
-// dg += Σ dy·x̂, db += Σ dy (skipped when dg is null). Blocks stride over
-// rows, keep their dg / db partials in shared memory (2·H floats of dynamic
-// shared memory) and add them once.
-extern "C" __global__ void ln_bwd(float* dx, float* dg, float* db, const float* dy, const float* x, const float* mean,
-		const float* rstd, const float* g, int rows, int H) {
+// dg += Σ dy·x̂, db += Σ dy unless dg is null; unless dxd is null also
+// dxd = dx · the dropout mask of (p, seed, site) (the backward of a dropout
+// that fed this LayerNorm's input, fused in). One warp per row (blocks of
+// any multiple of 32 threads stride over rows); with dg, the block keeps its
+// dg / db partials in shared memory (2·H floats of dynamic shared memory)
+// and adds them once.
+extern "C" __global__ void ln_bwd(float* dx, float* dxd, float* dg, float* db, const float* dy, const float* x, const float* mean,
+		const float* rstd, const float* g, int rows, int H, float p, long long seed, int site) {
 	extern __shared__ float acc[];
-	for (int c = threadIdx.x; c < 2 * H; c += blockDim.x) acc[c] = 0.0f;
-	for (long long r = blockIdx.x; r < rows; r += gridDim.x) {
+	int lane = threadIdx.x & 31, nw = blockDim.x >> 5;
+	if (dg) {
+		for (int c = threadIdx.x; c < 2 * H; c += blockDim.x) acc[c] = 0.0f;
+		__syncthreads();
+	}
+	for (long long r = (long long)blockIdx.x * nw + (threadIdx.x >> 5); r < rows; r += (long long)gridDim.x * nw) {
 		const float* dyr = dy + r * H;
 		const float* xr = x + r * H;
 		float m = mean[r], rs = rstd[r];
 		double s1 = 0.0, s2 = 0.0;
-		for (int c = threadIdx.x; c < H; c += blockDim.x) {
+		for (int c = lane; c < H; c += 32) {
 			float xh = (xr[c] - m) * rs;
 			float d = dyr[c] * g[c];
 			s1 += (double)d;
 			s2 += (double)(d * xh);
 		}
-		float m1 = (float)(block_sum(s1) / (double)H);
-		float m2 = (float)(block_sum(s2) / (double)H);
+		for (int o = 16; o > 0; o >>= 1) {
+			s1 += __shfl_xor_sync(0xffffffffu, s1, o);
+			s2 += __shfl_xor_sync(0xffffffffu, s2, o);
+		}
+		float m1 = (float)(s1 / (double)H);
+		float m2 = (float)(s2 / (double)H);
 		float* dxr = dx + r * H;
-		for (int c = threadIdx.x; c < H; c += blockDim.x) {
+		for (int c = lane; c < H; c += 32) {
 			float xh = (xr[c] - m) * rs;
 			float d = dyr[c] * g[c];
-			dxr[c] = rs * (d - m1 - xh * m2);
-			acc[c] += dyr[c] * xh;
-			acc[H + c] += dyr[c];
+			float v = rs * (d - m1 - xh * m2);
+			dxr[c] = v;
+			if (dxd) dxd[r * H + c] = v * drop_scale(p, seed, site, r * H + c);
+			if (dg) {
+				atomicAdd(acc + c, dyr[c] * xh);
+				atomicAdd(acc + H + c, dyr[c]);
+			}
 		}
 	}
-	if (dg == 0) return;
+	if (!dg) return;
+	__syncthreads();
 	for (int c = threadIdx.x; c < H; c += blockDim.x) {
 		atomicAdd(dg + c, acc[c]);
 		atomicAdd(db + c, acc[H + c]);
@@ -130,37 +146,43 @@ extern "C" __global__ void bias_grad(float* db, const float* dy, int rows, int N
 extern "C" __global__ void bias_permute3(float* q, float* k, float* v, const float* x, const float* bq, const float* bk,
 		const float* bv, int B, int T, int nh, int hs) {
 	int C = nh * hs;
-	long long n = (long long)B * T * 3 * C;
-	for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
-		long long row = i / (3 * C);
-		int c3 = (int)(i - row * 3 * C);
-		int which = c3 / C, col = c3 - which * C;
-		float* out = which == 0 ? q : (which == 1 ? k : v);
-		const float* bias = which == 0 ? bq : (which == 1 ? bk : bv);
-		out[head_index(row, col, T, nh, hs)] = x[i] + bias[col];
+	FOR_ROWS(row, (long long)B * T) {
+		const float* xr = x + row * 3 * C;
+		long long off = head_offset(row, T, nh, hs);
+		FOR_COLS(c3, 3 * C) {
+			int which = c3 >= C ? (c3 >= 2 * C ? 2 : 1) : 0, col = c3 - which * C;
+			float* out = which == 0 ? q : (which == 1 ? k : v);
+			const float* bias = which == 0 ? bq : (which == 1 ? bk : bv);
+			out[off + head_col(col, T, hs)] = xr[c3] + bias[col];
+		}
 	}
 }
 
 // unpermute3: dq, dk, dv [B, nh, T, hs] -> dx [B*T, 3C] (query | key | value columns).
 extern "C" __global__ void unpermute3(float* dx, const float* dq, const float* dk, const float* dv, int B, int T, int nh, int hs) {
 	int C = nh * hs;
-	long long n = (long long)B * T * 3 * C;
-	for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
-		long long row = i / (3 * C);
-		int c3 = (int)(i - row * 3 * C);
-		int which = c3 / C, col = c3 - which * C;
-		const float* in = which == 0 ? dq : (which == 1 ? dk : dv);
-		dx[i] = in[head_index(row, col, T, nh, hs)];
+	FOR_ROWS(row, (long long)B * T) {
+		float* o = dx + row * 3 * C;
+		long long off = head_offset(row, T, nh, hs);
+		FOR_COLS(c3, 3 * C) {
+			int which = c3 >= C ? (c3 >= 2 * C ? 2 : 1) : 0, col = c3 - which * C;
+			const float* in = which == 0 ? dq : (which == 1 ? dk : dv);
+			o[c3] = in[off + head_col(col, T, hs)];
+		}
 	}
 }
 
 // bias_act_save: pre = x + bias; out = act(pre) over rows × N.
 extern "C" __global__ void bias_act_save(float* out, float* pre, const float* x, const float* bias, int rows, int N, int act) {
-	long long n = (long long)rows * N;
-	for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
-		float v = x[i] + bias[(int)(i % N)];
-		pre[i] = v;
-		out[i] = activate(v, act);
+	FOR_ROWS(r, rows) {
+		const float* xr = x + r * N;
+		float* pr = pre + r * N;
+		float* o = out + r * N;
+		FOR_COLS(j, N) {
+			float v = xr[j] + bias[j];
+			pr[j] = v;
+			o[j] = activate(v, act);
+		}
 	}
 }
 
