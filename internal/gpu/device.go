@@ -8,6 +8,8 @@
 package gpu
 
 import (
+	"fmt"
+
 	"github.com/adarank/adarank/internal/cuda"
 )
 
@@ -41,8 +43,11 @@ type kernels struct {
 	embedLN, biasResLN, biasAct, biasPermute, unpermute, softmaxMask, gatherCLS, absdiffSum *cuda.Function
 }
 
-func loadKernels(d device) (*kernels, error) {
-	m, err := d.Compile("adarank_encoder.cu", kernelSource)
+// lnRegOption sizes the LayerNorm kernels' per-lane registers for hidden size H.
+func lnRegOption(H int) string { return fmt.Sprintf("-DLN_REG=%d", max(1, (H+31)/32)) }
+
+func loadKernels(d device, H int) (*kernels, error) {
+	m, err := d.Compile("adarank_encoder.cu", kernelSource, lnRegOption(H))
 	if err != nil {
 		return nil, err
 	}
@@ -67,14 +72,22 @@ func loadKernels(d device) (*kernels, error) {
 // Launch shapes.
 const (
 	rowBlock  = 128  // threads per block of the warp-per-row kernels (multiple of 32)
-	lnBlock   = 32   // threads per block (one row each) of the LayerNorm kernels: one warp, no barriers
 	elemBlock = 256  // threads per block of the element-wise kernels
 	maxGrid   = 8192 // grid-stride kernels use at most this many blocks
 )
 
+// lnGrid sizes a one-warp-per-row launch (block rowBlock) over rows.
+func lnGrid(rows int) cuda.Dim3 {
+	return cuda.Dim3{X: max(1, (rows+rowBlock/32-1)/(rowBlock/32))}
+}
+
 // rowsGrid sizes the 2-D launch (FOR_ROWS / FOR_COLS) of a row-structured
-// element-wise kernel over rows × n (block elemBlock).
+// element-wise kernel over rows × n (block elemBlock); a thread takes 4
+// columns when n is a multiple of 4 (the kernels' float4 path).
 func rowsGrid(rows, n int) cuda.Dim3 {
+	if n%4 == 0 {
+		n /= 4
+	}
 	return cuda.Dim3{X: max(1, min(maxGrid, (n+elemBlock-1)/elemBlock)), Y: max(1, min(65535, rows))}
 }
 

@@ -23,7 +23,7 @@ func Upload(d *cuda.Device, m *model.Model) (*Model, error) { return upload(d, m
 
 func upload(d device, m *model.Model) (*Model, error) {
 	defer d.Bind()()
-	k, err := loadKernels(d)
+	k, err := loadKernels(d, m.Cfg.Hidden)
 	if err != nil {
 		return nil, err
 	}
@@ -235,9 +235,9 @@ func (g *Model) SetBatch(ws *Workspace, b model.Batch) error {
 // states, for the batch last given to SetBatch.
 func (g *Model) Embed(ws *Workspace) error {
 	p, c := g.Host.P, g.Cfg
-	return g.d.Launch(g.k.embedLN, cuda.Dim3{X: ws.B * ws.T}, cuda.Dim3{X: lnBlock}, 0,
+	return g.d.Launch(g.k.embedLN, lnGrid(ws.B*ws.T), cuda.Dim3{X: rowBlock}, 0,
 		ws.hidden, ws.ids, ws.pos, ws.types, g.ptr(p.WordEmb), g.ptr(p.PosEmb), g.ptr(p.TypeEmb),
-		g.ptr(p.EmbLNG), g.ptr(p.EmbLNB), c.Hidden, c.Eps)
+		g.ptr(p.EmbLNG), g.ptr(p.EmbLNB), c.Hidden, c.Eps, ws.B*ws.T)
 }
 
 // linear runs the GEMM of one module, out[rows, nout] = in[rows, nin]·Wᵀ,
@@ -307,8 +307,8 @@ func (g *Model) Layer(ws *Workspace, l int, ov *Override) error {
 	if err != nil {
 		return err
 	}
-	if err := g.d.Launch(k.biasResLN, cuda.Dim3{X: BT}, cuda.Dim3{X: lnBlock}, 0, ws.ln1, ws.tmp, b0, b1, seg, ws.hidden,
-		g.ptr(L.LN1G), g.ptr(L.LN1B), H, c.Eps); err != nil {
+	if err := g.d.Launch(k.biasResLN, lnGrid(BT), cuda.Dim3{X: rowBlock}, 0, ws.ln1, ws.tmp, b0, b1, seg, ws.hidden,
+		g.ptr(L.LN1G), g.ptr(L.LN1B), H, c.Eps, BT); err != nil {
 		return err
 	}
 	// Feed-forward: GEMM, bias + activation, GEMM, bias + residual + LayerNorm.
@@ -321,8 +321,8 @@ func (g *Model) Layer(ws *Workspace, l int, ov *Override) error {
 	if b0, b1, seg, err = g.linear(l, model.FFNOut, ws.tmp, ws.fi, BT, ov.segRows(), ov); err != nil {
 		return err
 	}
-	return g.d.Launch(k.biasResLN, cuda.Dim3{X: BT}, cuda.Dim3{X: lnBlock}, 0, ws.hidden, ws.tmp, b0, b1, seg, ws.ln1,
-		g.ptr(L.LN2G), g.ptr(L.LN2B), H, c.Eps)
+	return g.d.Launch(k.biasResLN, lnGrid(BT), cuda.Dim3{X: rowBlock}, 0, ws.hidden, ws.tmp, b0, b1, seg, ws.ln1,
+		g.ptr(L.LN2G), g.ptr(L.LN2B), H, c.Eps, BT)
 }
 
 func actCode(act string) int {
@@ -403,8 +403,8 @@ func (g *Model) LayerCLS(ws *Workspace, l int, ov *Override) error {
 	if b0, b1, seg, err = g.linear(l, model.AttnOut, ws.tmp, ws.clsCtx, B, segCLS, ov); err != nil {
 		return err
 	}
-	if err := g.d.Launch(k.biasResLN, cuda.Dim3{X: B}, cuda.Dim3{X: lnBlock}, 0, ws.clsLN1, ws.tmp, b0, b1, seg, ws.clsIn,
-		g.ptr(L.LN1G), g.ptr(L.LN1B), H, c.Eps); err != nil {
+	if err := g.d.Launch(k.biasResLN, lnGrid(B), cuda.Dim3{X: rowBlock}, 0, ws.clsLN1, ws.tmp, b0, b1, seg, ws.clsIn,
+		g.ptr(L.LN1G), g.ptr(L.LN1B), H, c.Eps, B); err != nil {
 		return err
 	}
 	if b0, b1, seg, err = g.linear(l, model.FFNIn, ws.clsFI, ws.clsLN1, B, segCLS, ov); err != nil {
@@ -416,8 +416,8 @@ func (g *Model) LayerCLS(ws *Workspace, l int, ov *Override) error {
 	if b0, b1, seg, err = g.linear(l, model.FFNOut, ws.tmp, ws.clsFI, B, segCLS, ov); err != nil {
 		return err
 	}
-	return g.d.Launch(k.biasResLN, cuda.Dim3{X: B}, cuda.Dim3{X: lnBlock}, 0, ws.cls, ws.tmp, b0, b1, seg, ws.clsLN1,
-		g.ptr(L.LN2G), g.ptr(L.LN2B), H, c.Eps)
+	return g.d.Launch(k.biasResLN, lnGrid(B), cuda.Dim3{X: rowBlock}, 0, ws.cls, ws.tmp, b0, b1, seg, ws.clsLN1,
+		g.ptr(L.LN2G), g.ptr(L.LN2B), H, c.Eps, B)
 }
 
 // CLS gathers the first token's hidden state of every sequence into ws.cls.

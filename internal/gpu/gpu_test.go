@@ -247,7 +247,7 @@ func TestKernelSource(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k, err := loadKernels(newHostDev())
+	k, err := loadKernels(newHostDev(), 64)
 	if err != nil {
 		t.Fatal(err)
 	}

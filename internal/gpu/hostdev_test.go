@@ -192,14 +192,22 @@ func (h *hostDev) Launch(f *cuda.Function, grid, block cuda.Dim3, shmem int, arg
 		return fmt.Errorf("kernel %s: bad launch grid %v block %v", f.Sig.Name, grid, block)
 	}
 	h.launches[f.Sig.Name]++
+	// One warp per row, no grid stride: the grid must cover every row (the
+	// row count is the last argument).
+	switch f.Sig.Name {
+	case "embed_ln", "bias_res_ln", "embed_ln_train", "res_ln_train", "ln_fwd_save":
+		if rows := int(int32(uint32(slots[len(f.Sig.Params)-1]))); grid.X*(block.X/32) < rows {
+			return fmt.Errorf("kernel %s: grid %v of %d-thread blocks covers fewer than %d rows", f.Sig.Name, grid, block.X, rows)
+		}
+	}
 	p := func(i int) cuda.DevPtr { return cuda.DevPtr(slots[i]) }
 	n := func(i int) int { return int(int32(uint32(slots[i]))) }
 	fl := func(i int) float32 { return math.Float32frombits(uint32(slots[i])) }
 	switch f.Sig.Name {
 	case "embed_ln":
-		h.embedLN(grid.X, p(0), p(1), p(2), p(3), p(4), p(5), p(6), p(7), p(8), n(9), fl(10))
+		h.embedLN(n(11), p(0), p(1), p(2), p(3), p(4), p(5), p(6), p(7), p(8), n(9), fl(10))
 	case "bias_res_ln":
-		h.biasResLN(grid.X, p(0), p(1), p(2), p(3), n(4), p(5), p(6), p(7), n(8), fl(9))
+		h.biasResLN(n(10), p(0), p(1), p(2), p(3), n(4), p(5), p(6), p(7), n(8), fl(9))
 	case "bias_act":
 		h.biasAct(p(0), p(1), p(2), p(3), n(4), n(5), n(6), n(7))
 	case "bias_permute":
@@ -218,7 +226,7 @@ func (h *hostDev) Launch(f *cuda.Function, grid, block cuda.Dim3, shmem int, arg
 	return nil
 }
 
-// layerNormRow is layernorm_row; it returns the row's mean and 1/std.
+// layerNormRow is ln_warp; it returns the row's mean and 1/std.
 func layerNormRow(o, g, b []float32, eps float32) (float32, float32) {
 	H := len(o)
 	var s float64

@@ -37,7 +37,7 @@ func (h *hostDev) launchTrain(name string, grid, block cuda.Dim3, shmem int, slo
 		}
 	case "embed_ln_train":
 		H := n(12)
-		for r := 0; r < grid.X; r++ {
+		for r := 0; r < n(14); r++ {
 			o, sm := h.f32(p(0).Add(r*H), H), h.f32(p(1).Add(r*H), H)
 			w := h.f32(p(7).Add(int(h.i32(p(4), r))*H), H)
 			ps := h.f32(p(8).Add(int(h.i32(p(5), r))*H), H)
@@ -50,7 +50,7 @@ func (h *hostDev) launchTrain(name string, grid, block cuda.Dim3, shmem int, slo
 		}
 	case "res_ln_train":
 		H, pr, seed, site := n(9), fl(11), ll(12), n(13)
-		for r := 0; r < grid.X; r++ {
+		for r := 0; r < n(14); r++ {
 			o, sm := h.f32(p(0).Add(r*H), H), h.f32(p(1).Add(r*H), H)
 			x, bias, res := h.f32(p(4).Add(r*H), H), h.f32(p(5), H), h.f32(p(6).Add(r*H), H)
 			for c := range o {
@@ -65,7 +65,7 @@ func (h *hostDev) launchTrain(name string, grid, block cuda.Dim3, shmem int, slo
 		}
 	case "ln_fwd_save":
 		H := n(6)
-		for r := 0; r < grid.X; r++ {
+		for r := 0; r < n(8); r++ {
 			o := h.f32(p(0).Add(r*H), H)
 			copy(o, h.f32(p(3).Add(r*H), H))
 			h.lnSave(o, p(1).Add(r), p(2).Add(r), p(4), p(5), fl(7))
@@ -231,7 +231,7 @@ func (h *hostDev) launchTrain(name string, grid, block cuda.Dim3, shmem int, slo
 	return nil
 }
 
-// lnSave is layernorm_row with statistics.
+// lnSave is ln_warp with statistics.
 func (h *hostDev) lnSave(o []float32, mean, rstd, g, b cuda.DevPtr, eps float32) {
 	h.f32(mean, 1)[0], h.f32(rstd, 1)[0] = layerNormRow(o, h.f32(g, len(o)), h.f32(b, len(o)), eps)
 }

@@ -41,48 +41,81 @@ __device__ double block_sum(double v) {
 	return total;
 }
 
-// layernorm_row normalises the H values at o in place (the calling thread
-// only touches o[c] for c = threadIdx.x + k*blockDim.x, as the writers did):
-// o = (o - mean) * rstd * g + b with the population variance, two passes.
-// mean and rstd, unless null, receive the row's statistics (for backward).
-__device__ void layernorm_row(float* o, float* mean, float* rstd, const float* g, const float* b, int H, float eps) {
-	double s = 0.0;
-	for (int c = threadIdx.x; c < H; c += blockDim.x) s += (double)o[c];
-	float m = (float)(block_sum(s) / (double)H);
-	double ss = 0.0;
-	for (int c = threadIdx.x; c < H; c += blockDim.x) {
-		double d = (double)(o[c] - m);
-		ss += d * d;
-	}
-	float rs = (float)(1.0 / sqrt(block_sum(ss) / (double)H + (double)eps));
-	if (threadIdx.x == 0 && mean) { *mean = m; *rstd = rs; }
-	for (int c = threadIdx.x; c < H; c += blockDim.x) o[c] = (o[c] - m) * rs * g[c] + b[c];
+// LayerNorm kernels run one warp per row (blocks of several warps, the
+// row count as the last argument); lane j keeps the row's values
+// c = j + 32k in registers, k < LN_REG = ceil(H/32), defined at compile
+// time for the model (NVRTC option -DLN_REG=n).
+#ifndef LN_REG
+#define LN_REG 32
+#endif
+#define LN_ROW(r, rows) \
+	long long r = (long long)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5); \
+	if (r >= (rows)) return; \
+	int lane = threadIdx.x & 31;
+
+__device__ __forceinline__ double warp_sum(double v) {
+	for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+	return v;
 }
 
-// embed_ln: one block per token row r:
+// ln_warp writes o[c] = (v - mean) * rstd * g[c] + b[c] for the calling
+// lane's values v[k] (c = lane + 32k < H): population variance, two passes,
+// double sums. mean and rstd, unless null, receive the row's statistics.
+__device__ __forceinline__ void ln_warp(float* o, const float* v, float* mean, float* rstd, const float* g, const float* b,
+		int H, float eps, int lane) {
+	double s = 0.0;
+#pragma unroll
+	for (int k = 0; k < LN_REG; k++)
+		if (lane + 32 * k < H) s += (double)v[k];
+	float m = (float)(warp_sum(s) / (double)H);
+	double ss = 0.0;
+#pragma unroll
+	for (int k = 0; k < LN_REG; k++)
+		if (lane + 32 * k < H) {
+			double d = (double)(v[k] - m);
+			ss += d * d;
+		}
+	float rs = (float)(1.0 / sqrt(warp_sum(ss) / (double)H + (double)eps));
+	if (lane == 0 && mean) { *mean = m; *rstd = rs; }
+#pragma unroll
+	for (int k = 0; k < LN_REG; k++) {
+		int c = lane + 32 * k;
+		if (c < H) o[c] = (v[k] - m) * rs * g[c] + b[c];
+	}
+}
+
+// embed_ln: one warp per token row r:
 // out[r] = LayerNorm(wte[ids[r]] + wpe[pos[r]] + tte[types[r]]).
 extern "C" __global__ void embed_ln(float* out, const int* ids, const int* pos, const int* types,
-		const float* wte, const float* wpe, const float* tte, const float* g, const float* b, int H, float eps) {
-	long long r = blockIdx.x;
-	float* o = out + r * H;
+		const float* wte, const float* wpe, const float* tte, const float* g, const float* b, int H, float eps, int rows) {
+	LN_ROW(r, rows)
 	const float* w = wte + (long long)ids[r] * H;
 	const float* p = wpe + (long long)pos[r] * H;
 	const float* t = tte + (long long)types[r] * H;
-	for (int c = threadIdx.x; c < H; c += blockDim.x) o[c] = (w[c] + p[c]) + t[c];
-	layernorm_row(o, 0, 0, g, b, H, eps);
+	float v[LN_REG];
+#pragma unroll
+	for (int k = 0; k < LN_REG; k++) {
+		int c = lane + 32 * k;
+		if (c < H) v[k] = (w[c] + p[c]) + t[c];
+	}
+	ln_warp(out + r * H, v, 0, 0, g, b, H, eps, lane);
 }
 
-// bias_res_ln: one block per row r: out[r] = LayerNorm((x[r] + bias) + res[r]),
+// bias_res_ln: one warp per row r: out[r] = LayerNorm((x[r] + bias) + res[r]),
 // bias = r < seg ? b0 : b1. out may alias res.
 extern "C" __global__ void bias_res_ln(float* out, const float* x, const float* b0, const float* b1, int seg,
-		const float* res, const float* g, const float* b, int H, float eps) {
-	long long r = blockIdx.x;
+		const float* res, const float* g, const float* b, int H, float eps, int rows) {
+	LN_ROW(r, rows)
 	const float* bias = r < seg ? b0 : b1;
-	float* o = out + r * H;
 	const float* xr = x + r * H;
 	const float* rr = res + r * H;
-	for (int c = threadIdx.x; c < H; c += blockDim.x) o[c] = (xr[c] + bias[c]) + rr[c];
-	layernorm_row(o, 0, 0, g, b, H, eps);
+	float v[LN_REG];
+#pragma unroll
+	for (int k = 0; k < LN_REG; k++) {
+		int c = lane + 32 * k;
+		if (c < H) v[k] = (xr[c] + bias[c]) + rr[c];
+	}
+	ln_warp(out + r * H, v, 0, 0, g, b, H, eps, lane);
 }
 
 __device__ float activate(float x, int act) {
@@ -100,14 +133,34 @@ __device__ float activate(float x, int act) {
 #define FOR_ROWS(r, rows) for (long long r = blockIdx.y; r < (rows); r += gridDim.y)
 #define FOR_COLS(c, N) for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < (N); c += gridDim.x * blockDim.x)
 
+// VEC4 is true when rows of N floats at the given pointers can be moved as
+// float4 (16-byte aligned, N and the head size multiples of 4): each thread
+// then handles 4 columns, which keeps enough loads in flight for the
+// memory bandwidth.
+#define ALIGNED16(p) ((((unsigned long long)(p)) & 15ull) == 0)
+#define VEC4(N, hs, p, q) ((((N) | (hs)) & 3) == 0 && ALIGNED16(p) && ALIGNED16(q))
+
 // bias_act: out[r, j] = act(x[r, j] + bias[j]) over rows x N (in place allowed).
 extern "C" __global__ void bias_act(float* out, const float* x, const float* b0, const float* b1, int seg,
 		int rows, int N, int act) {
+	bool v4 = VEC4(N, 4, x, out);
 	FOR_ROWS(r, rows) {
 		const float* bias = r < seg ? b0 : b1;
 		const float* xr = x + r * N;
 		float* o = out + r * N;
-		FOR_COLS(j, N) o[j] = activate(xr[j] + bias[j], act);
+		if (v4) {
+			FOR_COLS(j4, N / 4) {
+				int j = 4 * j4;
+				float4 v = ((const float4*)xr)[j4];
+				v.x = activate(v.x + bias[j], act);
+				v.y = activate(v.y + bias[j + 1], act);
+				v.z = activate(v.z + bias[j + 2], act);
+				v.w = activate(v.w + bias[j + 3], act);
+				((float4*)o)[j4] = v;
+			}
+		} else {
+			FOR_COLS(j, N) o[j] = activate(xr[j] + bias[j], act);
+		}
 	}
 }
 
@@ -129,21 +182,36 @@ __device__ __forceinline__ long long head_col(int col, int T, int hs) {
 extern "C" __global__ void bias_permute(float* out, const float* x, const float* b0, const float* b1, int seg,
 		int B, int T, int nh, int hs) {
 	int C = nh * hs;
+	bool v4 = VEC4(C, hs, x, out);
 	FOR_ROWS(row, (long long)B * T) {
 		const float* bias = row < seg ? b0 : b1;
 		const float* xr = x + row * C;
 		float* o = out + head_offset(row, T, nh, hs);
-		FOR_COLS(col, C) o[head_col(col, T, hs)] = xr[col] + bias[col];
+		if (v4) {
+			FOR_COLS(c4, C / 4) {
+				int col = 4 * c4;
+				float4 v = ((const float4*)xr)[c4];
+				v.x += bias[col]; v.y += bias[col + 1]; v.z += bias[col + 2]; v.w += bias[col + 3];
+				*(float4*)(o + head_col(col, T, hs)) = v;
+			}
+		} else {
+			FOR_COLS(col, C) o[head_col(col, T, hs)] = xr[col] + bias[col];
+		}
 	}
 }
 
 // unpermute: in [B, nh, T, hs] -> out [B*T, nh*hs].
 extern "C" __global__ void unpermute(float* out, const float* in, int B, int T, int nh, int hs) {
 	int C = nh * hs;
+	bool v4 = VEC4(C, hs, in, out);
 	FOR_ROWS(row, (long long)B * T) {
 		const float* ir = in + head_offset(row, T, nh, hs);
 		float* o = out + row * C;
-		FOR_COLS(col, C) o[col] = ir[head_col(col, T, hs)];
+		if (v4) {
+			FOR_COLS(c4, C / 4) ((float4*)o)[c4] = *(const float4*)(ir + head_col(4 * c4, T, hs));
+		} else {
+			FOR_COLS(col, C) o[col] = ir[head_col(col, T, hs)];
+		}
 	}
 }
 

@@ -16,8 +16,8 @@ type trainKernels struct {
 	xent, gatherRows, scatterRows, sumsq, adamw                                             *cuda.Function
 }
 
-func loadTrainKernels(d device) (*trainKernels, error) {
-	m, err := d.Compile("adarank_train.cu", kernelSource+trainKernelSource)
+func loadTrainKernels(d device, H int) (*trainKernels, error) {
+	m, err := d.Compile("adarank_train.cu", kernelSource+trainKernelSource, lnRegOption(H))
 	if err != nil {
 		return nil, err
 	}
@@ -63,7 +63,13 @@ type layerBufs struct {
 	mean1, rstd1            cuda.DevPtr // [BT]
 	fiPre, fa               cuda.DevPtr // [BT,I]
 	res2, out, mean2, rstd2 cuda.DevPtr
-	lora                    [6]cuda.DevPtr // [BT, r] per adapted module
+	lora                    [6]cuda.DevPtr // [BT, r] per adapted module (not fused query / key / value)
+	// With fused query / key / value: their adapters' A factors are stacked
+	// (qkvR rows, adapter ti's from row qkvCol[ti]) so that one GEMM makes
+	// every in·Aᵀ ([BT, qkvR] in loraQKV) and one each gives dA and dIn.
+	qkvR    int
+	qkvCol  [3]int
+	loraQKV cuda.DevPtr
 }
 
 // Trainer runs training forward and backward passes of one model on the
@@ -100,7 +106,7 @@ type Trainer struct {
 	mLogits                        cuda.DevPtr // [n,V]
 	// adapters: packed A then B of each adapter in Adapters.Each order
 	adBuf, adGrad *cuda.Buffer
-	adOff         map[*model.LoRA]int
+	adOff         map[*model.LoRA][2]int // offsets of A and B in adBuf and adGrad
 	adHost        []float32
 	biasGrad      *cuda.Buffer // packed bias gradients of cfg.Bias modules
 	biasOff       [][6]int
@@ -127,7 +133,7 @@ func (g *Model) NewTrainer(cfg TrainConfig) (*Trainer, error) {
 		return nil, fmt.Errorf("gpu: hidden size %d not divisible by %d heads", c.Hidden, c.Heads)
 	}
 	defer g.d.Bind()()
-	k, err := loadTrainKernels(g.d)
+	k, err := loadTrainKernels(g.d, g.Cfg.Hidden)
 	if err != nil {
 		return nil, err
 	}
@@ -157,6 +163,7 @@ func (t *Trainer) alloc() error {
 		t.owned = append(t.owned, b)
 		return b.Ptr
 	}
+	t.fused = !t.cfg.Full && !SeparateQKV
 	rmax := 1
 	t.cfg.Adapters.Each(func(_ int, _ string, l *model.LoRA) { rmax = max(rmax, l.R) })
 	t.ids, t.pos, t.types, t.mask = a("token ids", BT), a("position ids", BT), a("token type ids", BT), a("attention mask", BT)
@@ -179,9 +186,18 @@ func (t *Trainer) alloc() error {
 		L.mean2, L.rstd2 = a("LayerNorm statistics", BT), a("LayerNorm statistics", BT)
 		if t.cfg.Adapters != nil {
 			for ti, ad := range t.cfg.Adapters.L[l] {
-				if ad != nil {
+				switch {
+				case ad == nil:
+				case t.fused && ti < 3:
+					L.qkvCol[ti] = L.qkvR
+					L.qkvR += ad.R
+				default:
 					L.lora[ti] = a("LoRA intermediates", BT*ad.R)
 				}
+			}
+			if L.qkvR > 0 {
+				L.loraQKV = a("LoRA intermediates", BT*L.qkvR)
+				rmax = max(rmax, L.qkvR)
 			}
 		}
 	}
@@ -195,7 +211,6 @@ func (t *Trainer) alloc() error {
 	t.cls, t.poolPre, t.pooled, t.dPool, t.dCls = a("CLS states", B*H), a("pooler", B*H), a("pooler output", B*H), a("pooler gradients", B*H), a("CLS gradients", B*H)
 	t.zero = a("zeros", max(H, I))
 	t.slot = a("reduction slot", 2)
-	t.fused = !t.cfg.Full && !SeparateQKV
 	if t.fused {
 		t.qkv, t.dqkv = a("query, key and value projections", BT*3*H), a("query, key and value gradients", BT*3*H)
 	}
@@ -218,12 +233,34 @@ func (t *Trainer) alloc() error {
 		return err
 	}
 	if ad := t.cfg.Adapters; ad != nil && ad.NumParams() > 0 {
-		t.adOff = map[*model.LoRA]int{}
+		// Per layer: with fused query / key / value, their A factors
+		// first (stacked), then their B factors; every other adapter A, B.
+		t.adOff = map[*model.LoRA][2]int{}
 		off := 0
-		ad.Each(func(_ int, _ string, l *model.LoRA) {
-			t.adOff[l] = off
-			off += len(l.A) + len(l.B)
-		})
+		for l := range ad.L {
+			for _, stack := range []bool{true, false} {
+				for ti, a := range ad.L[l] {
+					if a == nil || (t.fused && ti < 3) != stack {
+						continue
+					}
+					if !stack {
+						t.adOff[a] = [2]int{off, off + len(a.A)}
+						off += len(a.A) + len(a.B)
+						continue
+					}
+					o := t.adOff[a]
+					o[0], off = off, off+len(a.A)
+					t.adOff[a] = o
+				}
+				for ti, a := range ad.L[l] {
+					if a != nil && stack && t.fused && ti < 3 {
+						o := t.adOff[a]
+						o[1], off = off, off+len(a.B)
+						t.adOff[a] = o
+					}
+				}
+			}
+		}
 		t.adHost = make([]float32, off)
 		if t.adBuf, err = t.d.AllocF32("LoRA adapters", off); err != nil {
 			return err
@@ -365,8 +402,8 @@ func (t *Trainer) Forward(b model.Batch, train bool, seed uint64) error {
 	}
 	P := g.Host.P
 	H := c.Hidden
-	if err := t.d.Launch(t.k.embedLN, cuda.Dim3{X: BT}, cuda.Dim3{X: lnBlock}, 0, t.emb, t.embSum, t.embMean, t.embRstd,
-		t.ids, t.pos, t.types, g.ptr(P.WordEmb), g.ptr(P.PosEmb), g.ptr(P.TypeEmb), g.ptr(P.EmbLNG), g.ptr(P.EmbLNB), H, c.Eps); err != nil {
+	if err := t.d.Launch(t.k.embedLN, lnGrid(BT), cuda.Dim3{X: rowBlock}, 0, t.emb, t.embSum, t.embMean, t.embRstd,
+		t.ids, t.pos, t.types, g.ptr(P.WordEmb), g.ptr(P.PosEmb), g.ptr(P.TypeEmb), g.ptr(P.EmbLNG), g.ptr(P.EmbLNB), H, c.Eps, BT); err != nil {
 		return err
 	}
 	if p := t.pHidden(); p > 0 {
@@ -439,14 +476,85 @@ func (t *Trainer) loraForward(l, ti int, out cuda.DevPtr, ld int, in cuda.DevPtr
 	return t.d.Gemm(false, true, rows, nout, a.R, a.Scale, tmp, a.R, Bm, a.R, 1, out, ld)
 }
 
+// loraQKVForward adds the query / key / value adapters' terms into the fused
+// projection t.qkv [BT, 3H]: one GEMM for in·Aᵀ of all of them (their A
+// factors are stacked), then one per adapter for scale·(in·Aᵀ)·Bᵀ.
+func (t *Trainer) loraQKVForward(l int, in cuda.DevPtr) error {
+	L := &t.layers[l]
+	if L.qkvR == 0 {
+		return nil
+	}
+	H, BT, R := t.g.Cfg.Hidden, t.B*t.T, L.qkvR
+	if err := t.d.Gemm(false, true, BT, R, H, 1, in, H, t.qkvA(l), H, 0, L.loraQKV, R); err != nil {
+		return err
+	}
+	for ti := range 3 {
+		if a := t.adapter(l, ti); a != nil {
+			_, Bm := t.adPtrs(a)
+			if err := t.d.Gemm(false, true, BT, H, a.R, a.Scale, L.loraQKV.Add(L.qkvCol[ti]), R, Bm, a.R, 1, t.qkv.Add(ti*H), 3*H); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// loraQKVBackward is loraBackward for the stacked query / key / value
+// adapters, from the fused gradient t.dqkv [BT, 3H]: per adapter dB and its
+// columns of dTmp, then one GEMM for every dA and one for dIn.
+func (t *Trainer) loraQKVBackward(l int, dIn, in cuda.DevPtr) error {
+	L := &t.layers[l]
+	if L.qkvR == 0 {
+		return nil
+	}
+	H, BT, R := t.g.Cfg.Hidden, t.B*t.T, L.qkvR
+	var dA cuda.DevPtr
+	for ti := range 3 {
+		a := t.adapter(l, ti)
+		if a == nil {
+			continue
+		}
+		_, Bm := t.adPtrs(a)
+		dAi, dB := t.adGradPtrs(a)
+		if dA == 0 {
+			dA = dAi
+		}
+		dOut := t.dqkv.Add(ti * H)
+		if err := t.d.Gemm(true, false, H, a.R, BT, a.Scale, dOut, 3*H, L.loraQKV.Add(L.qkvCol[ti]), R, 1, dB, a.R); err != nil {
+			return err
+		}
+		if err := t.d.Gemm(false, false, BT, a.R, H, a.Scale, dOut, 3*H, Bm, a.R, 0, t.dTmp.Add(L.qkvCol[ti]), R); err != nil {
+			return err
+		}
+	}
+	if err := t.d.Gemm(true, false, R, H, BT, 1, t.dTmp, R, in, H, 1, dA, H); err != nil {
+		return err
+	}
+	if dIn != 0 {
+		return t.d.Gemm(false, false, BT, H, R, 1, t.dTmp, R, t.qkvA(l), H, 1, dIn, H)
+	}
+	return nil
+}
+
+// qkvA is the first of layer l's stacked query / key / value A factors.
+func (t *Trainer) qkvA(l int) cuda.DevPtr {
+	for ti := range 3 {
+		if a := t.adapter(l, ti); a != nil {
+			A, _ := t.adPtrs(a)
+			return A
+		}
+	}
+	return 0
+}
+
 func (t *Trainer) adPtrs(a *model.LoRA) (A, B cuda.DevPtr) {
 	off := t.adOff[a]
-	return t.adBuf.At(off), t.adBuf.At(off + len(a.A))
+	return t.adBuf.At(off[0]), t.adBuf.At(off[1])
 }
 
 func (t *Trainer) adGradPtrs(a *model.LoRA) (A, B cuda.DevPtr) {
 	off := t.adOff[a]
-	return t.adGrad.At(off), t.adGrad.At(off + len(a.A))
+	return t.adGrad.At(off[0]), t.adGrad.At(off[1])
 }
 
 func (t *Trainer) layerForward(l int) error {
@@ -465,10 +573,8 @@ func (t *Trainer) layerForward(l int) error {
 		if err := t.d.Gemm(false, true, BT, 3*H, H, 1, in, H, t.wqkv.At(3*l*H*H), H, 0, t.qkv, 3*H); err != nil {
 			return err
 		}
-		for ti := range 3 {
-			if err := t.loraForward(l, ti, t.qkv.Add(ti*H), 3*H, in, BT); err != nil {
-				return err
-			}
+		if err := t.loraQKVForward(l, in); err != nil {
+			return err
 		}
 		if err := t.launchRows(k.biasPermute3, BT, 3*H, L.q, L.k, L.v, t.qkv, t.g.ptr(P.QB), t.g.ptr(P.KB), t.g.ptr(P.VB), B, T, nh, hs); err != nil {
 			return err
@@ -519,8 +625,8 @@ func (t *Trainer) layerForward(l int) error {
 	if err := t.linear(l, 3, t.tmp, L.ctx, BT); err != nil {
 		return err
 	}
-	if err := t.d.Launch(k.resLN, cuda.Dim3{X: BT}, cuda.Dim3{X: lnBlock}, 0, L.ln1, L.res1, L.mean1, L.rstd1, t.tmp, t.g.ptr(P.AOB), in,
-		t.g.ptr(P.LN1G), t.g.ptr(P.LN1B), H, c.Eps, t.pHidden(), t.seed, dropSite(l, siteAO)); err != nil {
+	if err := t.d.Launch(k.resLN, lnGrid(BT), cuda.Dim3{X: rowBlock}, 0, L.ln1, L.res1, L.mean1, L.rstd1, t.tmp, t.g.ptr(P.AOB), in,
+		t.g.ptr(P.LN1G), t.g.ptr(P.LN1B), H, c.Eps, t.pHidden(), t.seed, dropSite(l, siteAO), BT); err != nil {
 		return err
 	}
 	if err := t.linear(l, 4, L.fiPre, L.ln1, BT); err != nil {
@@ -532,8 +638,8 @@ func (t *Trainer) layerForward(l int) error {
 	if err := t.linear(l, 5, t.tmp, L.fa, BT); err != nil {
 		return err
 	}
-	return t.d.Launch(k.resLN, cuda.Dim3{X: BT}, cuda.Dim3{X: lnBlock}, 0, L.out, L.res2, L.mean2, L.rstd2, t.tmp, t.g.ptr(P.FOB), L.ln1,
-		t.g.ptr(P.LN2G), t.g.ptr(P.LN2B), H, c.Eps, t.pHidden(), t.seed, dropSite(l, siteFO))
+	return t.d.Launch(k.resLN, lnGrid(BT), cuda.Dim3{X: rowBlock}, 0, L.out, L.res2, L.mean2, L.rstd2, t.tmp, t.g.ptr(P.FOB), L.ln1,
+		t.g.ptr(P.LN2G), t.g.ptr(P.LN2B), H, c.Eps, t.pHidden(), t.seed, dropSite(l, siteFO), BT)
 }
 
 // HeadInput computes the pooler output (pooled, when the model has a
@@ -681,8 +787,8 @@ func (t *Trainer) mlmChunk(rows, labels []int32, scale float32, backward bool) (
 			return t.launchRows(k.biasActSave, n, H, t.mA, t.mT, t.mT, t.g.ptr(P.MLMDenseB), n, H, act)
 		},
 		func() error {
-			return t.d.Launch(k.lnFwd, cuda.Dim3{X: n}, cuda.Dim3{X: lnBlock}, 0, t.mLN, t.mMean, t.mRstd, t.mA,
-				t.g.ptr(P.MLMLNG), t.g.ptr(P.MLMLNB), H, c.Eps)
+			return t.d.Launch(k.lnFwd, lnGrid(n), cuda.Dim3{X: rowBlock}, 0, t.mLN, t.mMean, t.mRstd, t.mA,
+				t.g.ptr(P.MLMLNG), t.g.ptr(P.MLMLNB), H, c.Eps, n)
 		},
 		func() error {
 			return t.d.Gemm(false, true, n, V, H, 1, t.mLN, H, t.g.ptr(P.MLMDecoder), H, 0, t.mLogits, V)
@@ -998,11 +1104,8 @@ func (t *Trainer) layerBackward(l int, needIn bool) error {
 					return err
 				}
 			}
-			if err := t.loraBackward(l, ti, dIn, dOut, 3*H, in); err != nil {
-				return err
-			}
 		}
-		return nil
+		return t.loraQKVBackward(l, dIn, in)
 	}
 	for _, e := range []struct{ dst, src cuda.DevPtr }{{t.dQ, t.pA}, {t.dK, t.pB}, {t.dV, t.pC}} {
 		if err := t.launchRows(k.unpermute, BT, H, e.dst, e.src, B, T, nh, hs); err != nil {
@@ -1037,8 +1140,8 @@ func (t *Trainer) uploadAdapters() error {
 	}
 	t.cfg.Adapters.Each(func(_ int, _ string, a *model.LoRA) {
 		off := t.adOff[a]
-		copy(t.adHost[off:], a.A)
-		copy(t.adHost[off+len(a.A):], a.B)
+		copy(t.adHost[off[0]:], a.A)
+		copy(t.adHost[off[1]:], a.B)
 	})
 	return t.d.Upload(t.adBuf.Ptr, t.adHost)
 }
@@ -1073,8 +1176,8 @@ func (t *Trainer) AddGrads(g model.Grads) error {
 				return
 			}
 			off := t.adOff[a]
-			addInto(ga.A, buf[off:off+len(a.A)])
-			addInto(ga.B, buf[off+len(a.A):off+len(a.A)+len(a.B)])
+			addInto(ga.A, buf[off[0]:off[0]+len(a.A)])
+			addInto(ga.B, buf[off[1]:off[1]+len(a.B)])
 		})
 	}
 	if t.biasGrad != nil && g.Bias != nil {

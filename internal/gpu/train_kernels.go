@@ -29,61 +29,71 @@ extern "C" __global__ void dropout(float* out, const float* in, long long n, flo
 		out[i] = in[i] * drop_scale(p, seed, site, i);
 }
 
-// embed_ln_train: one block per row: sum[r] = wte[ids] + wpe[pos] + tte[types];
+// embed_ln_train: one warp per row: sum[r] = wte[ids] + wpe[pos] + tte[types];
 // out[r] = LayerNorm(sum[r]) with mean / rstd saved.
 extern "C" __global__ void embed_ln_train(float* out, float* sum, float* mean, float* rstd, const int* ids, const int* pos,
-		const int* types, const float* wte, const float* wpe, const float* tte, const float* g, const float* b, int H, float eps) {
-	long long r = blockIdx.x;
-	float* o = out + r * H;
+		const int* types, const float* wte, const float* wpe, const float* tte, const float* g, const float* b, int H, float eps, int rows) {
+	LN_ROW(r, rows)
 	float* sm = sum + r * H;
 	const float* w = wte + (long long)ids[r] * H;
 	const float* p = wpe + (long long)pos[r] * H;
 	const float* t = tte + (long long)types[r] * H;
-	for (int c = threadIdx.x; c < H; c += blockDim.x) {
-		float v = (w[c] + p[c]) + t[c];
-		sm[c] = v;
-		o[c] = v;
+	float v[LN_REG];
+#pragma unroll
+	for (int k = 0; k < LN_REG; k++) {
+		int c = lane + 32 * k;
+		if (c < H) {
+			v[k] = (w[c] + p[c]) + t[c];
+			sm[c] = v[k];
+		}
 	}
-	layernorm_row(o, mean + r, rstd + r, g, b, H, eps);
+	ln_warp(out + r * H, v, mean + r, rstd + r, g, b, H, eps, lane);
 }
 
-// res_ln_train: one block per row: sum[r] = res[r] + drop(x[r] + bias);
+// res_ln_train: one warp per row: sum[r] = res[r] + drop(x[r] + bias);
 // out[r] = LayerNorm(sum[r]) with mean / rstd saved (p = 0: no dropout).
 extern "C" __global__ void res_ln_train(float* out, float* sum, float* mean, float* rstd, const float* x, const float* bias,
-		const float* res, const float* g, const float* b, int H, float eps, float p, long long seed, int site) {
-	long long r = blockIdx.x;
-	float* o = out + r * H;
+		const float* res, const float* g, const float* b, int H, float eps, float p, long long seed, int site, int rows) {
+	LN_ROW(r, rows)
 	float* sm = sum + r * H;
 	const float* xr = x + r * H;
 	const float* rr = res + r * H;
-	for (int c = threadIdx.x; c < H; c += blockDim.x) {
-		float v = xr[c] + bias[c];
-		if (p > 0.0f) v *= drop_scale(p, seed, site, r * H + c);
-		v = rr[c] + v;
-		sm[c] = v;
-		o[c] = v;
+	float v[LN_REG];
+#pragma unroll
+	for (int k = 0; k < LN_REG; k++) {
+		int c = lane + 32 * k;
+		if (c < H) {
+			float u = xr[c] + bias[c];
+			if (p > 0.0f) u *= drop_scale(p, seed, site, r * H + c);
+			v[k] = rr[c] + u;
+			sm[c] = v[k];
+		}
 	}
-	layernorm_row(o, mean + r, rstd + r, g, b, H, eps);
+	ln_warp(out + r * H, v, mean + r, rstd + r, g, b, H, eps, lane);
 }
 
-// ln_fwd_save: one block per row: out[r] = LayerNorm(x[r]) with mean / rstd saved.
+// ln_fwd_save: one warp per row: out[r] = LayerNorm(x[r]) with mean / rstd saved.
 extern "C" __global__ void ln_fwd_save(float* out, float* mean, float* rstd, const float* x, const float* g, const float* b,
-		int H, float eps) {
-	long long r = blockIdx.x;
-	float* o = out + r * H;
+		int H, float eps, int rows) {
+	LN_ROW(r, rows)
 	const float* xr = x + r * H;
-	for (int c = threadIdx.x; c < H; c += blockDim.x) o[c] = xr[c];
-	layernorm_row(o, mean + r, rstd + r, g, b, H, eps);
+	float v[LN_REG];
+#pragma unroll
+	for (int k = 0; k < LN_REG; k++) {
+		int c = lane + 32 * k;
+		if (c < H) v[k] = xr[c];
+	}
+	ln_warp(out + r * H, v, mean + r, rstd + r, g, b, H, eps, lane);
 }
 
 // ln_bwd: rows of LayerNorm backward with x the saved LayerNorm input:
 // dx = rstd·(dy·g − mean(dy·g) − x̂·mean(dy·g·x̂)) (overwritten);
 // dg += Σ dy·x̂, db += Σ dy unless dg is null; unless dxd is null also
 // dxd = dx · the dropout mask of (p, seed, site) (the backward of a dropout
-// that fed this LayerNorm's input, fused in). One warp per row (blocks of
-// any multiple of 32 threads stride over rows); with dg, the block keeps its
-// dg / db partials in shared memory (2·H floats of dynamic shared memory)
-// and adds them once.
+// that fed this LayerNorm's input, fused in). One warp per row, values in
+// registers (blocks of several warps stride over rows); with dg, the block
+// keeps its dg / db partials in shared memory (2·H floats of dynamic shared
+// memory) and adds them once.
 extern "C" __global__ void ln_bwd(float* dx, float* dxd, float* dg, float* db, const float* dy, const float* x, const float* mean,
 		const float* rstd, const float* g, int rows, int H, float p, long long seed, int site) {
 	extern __shared__ float acc[];
@@ -96,29 +106,32 @@ extern "C" __global__ void ln_bwd(float* dx, float* dxd, float* dg, float* db, c
 		const float* dyr = dy + r * H;
 		const float* xr = x + r * H;
 		float m = mean[r], rs = rstd[r];
+		float xh[LN_REG], d[LN_REG];
 		double s1 = 0.0, s2 = 0.0;
-		for (int c = lane; c < H; c += 32) {
-			float xh = (xr[c] - m) * rs;
-			float d = dyr[c] * g[c];
-			s1 += (double)d;
-			s2 += (double)(d * xh);
+#pragma unroll
+		for (int k = 0; k < LN_REG; k++) {
+			int c = lane + 32 * k;
+			if (c < H) {
+				xh[k] = (xr[c] - m) * rs;
+				d[k] = dyr[c] * g[c];
+				s1 += (double)d[k];
+				s2 += (double)(d[k] * xh[k]);
+			}
 		}
-		for (int o = 16; o > 0; o >>= 1) {
-			s1 += __shfl_xor_sync(0xffffffffu, s1, o);
-			s2 += __shfl_xor_sync(0xffffffffu, s2, o);
-		}
-		float m1 = (float)(s1 / (double)H);
-		float m2 = (float)(s2 / (double)H);
+		float m1 = (float)(warp_sum(s1) / (double)H);
+		float m2 = (float)(warp_sum(s2) / (double)H);
 		float* dxr = dx + r * H;
-		for (int c = lane; c < H; c += 32) {
-			float xh = (xr[c] - m) * rs;
-			float d = dyr[c] * g[c];
-			float v = rs * (d - m1 - xh * m2);
-			dxr[c] = v;
-			if (dxd) dxd[r * H + c] = v * drop_scale(p, seed, site, r * H + c);
-			if (dg) {
-				atomicAdd(acc + c, dyr[c] * xh);
-				atomicAdd(acc + H + c, dyr[c]);
+#pragma unroll
+		for (int k = 0; k < LN_REG; k++) {
+			int c = lane + 32 * k;
+			if (c < H) {
+				float v = rs * (d[k] - m1 - xh[k] * m2);
+				dxr[c] = v;
+				if (dxd) dxd[r * H + c] = v * drop_scale(p, seed, site, r * H + c);
+				if (dg) {
+					atomicAdd(acc + c, dyr[c] * xh[k]);
+					atomicAdd(acc + H + c, dyr[c]);
+				}
 			}
 		}
 	}
@@ -146,9 +159,22 @@ extern "C" __global__ void bias_grad(float* db, const float* dy, int rows, int N
 extern "C" __global__ void bias_permute3(float* q, float* k, float* v, const float* x, const float* bq, const float* bk,
 		const float* bv, int B, int T, int nh, int hs) {
 	int C = nh * hs;
+	bool v4 = VEC4(C, hs, x, q) && ALIGNED16(k) && ALIGNED16(v);
 	FOR_ROWS(row, (long long)B * T) {
 		const float* xr = x + row * 3 * C;
 		long long off = head_offset(row, T, nh, hs);
+		if (v4) {
+			FOR_COLS(c4, 3 * C / 4) {
+				int c3 = 4 * c4;
+				int which = c3 >= C ? (c3 >= 2 * C ? 2 : 1) : 0, col = c3 - which * C;
+				float* out = which == 0 ? q : (which == 1 ? k : v);
+				const float* bias = which == 0 ? bq : (which == 1 ? bk : bv);
+				float4 u = ((const float4*)xr)[c4];
+				u.x += bias[col]; u.y += bias[col + 1]; u.z += bias[col + 2]; u.w += bias[col + 3];
+				*(float4*)(out + off + head_col(col, T, hs)) = u;
+			}
+			continue;
+		}
 		FOR_COLS(c3, 3 * C) {
 			int which = c3 >= C ? (c3 >= 2 * C ? 2 : 1) : 0, col = c3 - which * C;
 			float* out = which == 0 ? q : (which == 1 ? k : v);
@@ -161,9 +187,19 @@ extern "C" __global__ void bias_permute3(float* q, float* k, float* v, const flo
 // unpermute3: dq, dk, dv [B, nh, T, hs] -> dx [B*T, 3C] (query | key | value columns).
 extern "C" __global__ void unpermute3(float* dx, const float* dq, const float* dk, const float* dv, int B, int T, int nh, int hs) {
 	int C = nh * hs;
+	bool v4 = VEC4(C, hs, dx, dq) && ALIGNED16(dk) && ALIGNED16(dv);
 	FOR_ROWS(row, (long long)B * T) {
 		float* o = dx + row * 3 * C;
 		long long off = head_offset(row, T, nh, hs);
+		if (v4) {
+			FOR_COLS(c4, 3 * C / 4) {
+				int c3 = 4 * c4;
+				int which = c3 >= C ? (c3 >= 2 * C ? 2 : 1) : 0, col = c3 - which * C;
+				const float* in = which == 0 ? dq : (which == 1 ? dk : dv);
+				((float4*)o)[c4] = *(const float4*)(in + off + head_col(col, T, hs));
+			}
+			continue;
+		}
 		FOR_COLS(c3, 3 * C) {
 			int which = c3 >= C ? (c3 >= 2 * C ? 2 : 1) : 0, col = c3 - which * C;
 			const float* in = which == 0 ? dq : (which == 1 ? dk : dv);
@@ -174,10 +210,22 @@ extern "C" __global__ void unpermute3(float* dx, const float* dq, const float* d
 
 // bias_act_save: pre = x + bias; out = act(pre) over rows × N.
 extern "C" __global__ void bias_act_save(float* out, float* pre, const float* x, const float* bias, int rows, int N, int act) {
+	bool v4 = VEC4(N, 4, x, out) && ALIGNED16(pre);
 	FOR_ROWS(r, rows) {
 		const float* xr = x + r * N;
 		float* pr = pre + r * N;
 		float* o = out + r * N;
+		if (v4) {
+			FOR_COLS(j4, N / 4) {
+				int j = 4 * j4;
+				float4 u = ((const float4*)xr)[j4];
+				u.x += bias[j]; u.y += bias[j + 1]; u.z += bias[j + 2]; u.w += bias[j + 3];
+				((float4*)pr)[j4] = u;
+				u.x = activate(u.x, act); u.y = activate(u.y, act); u.z = activate(u.z, act); u.w = activate(u.w, act);
+				((float4*)o)[j4] = u;
+			}
+			continue;
+		}
 		FOR_COLS(j, N) {
 			float v = xr[j] + bias[j];
 			pr[j] = v;
@@ -186,31 +234,39 @@ extern "C" __global__ void bias_act_save(float* out, float* pre, const float* x,
 	}
 }
 
+// act_deriv is act'(v) (for ACT_TANH, v is the output y: 1 − y²).
+__device__ __forceinline__ float act_deriv(float v, int act) {
+	switch (act) {
+	case ACT_GELU: {
+		float cdf = 0.5f * (1.0f + erff(v * 0.70710678118654752f));
+		float pdf = expf(-0.5f * v * v) * 0.39894228040143267794f;
+		return cdf + v * pdf;
+	}
+	case ACT_GELU_TANH: {
+		float u = 0.79788456080286535588f * (v + 0.044715f * v * v * v);
+		float t = tanhf(u);
+		float du = 0.79788456080286535588f * (1.0f + 3.0f * 0.044715f * v * v);
+		return 0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * du;
+	}
+	case ACT_RELU: return v > 0.0f ? 1.0f : 0.0f;
+	case ACT_TANH: return 1.0f - v * v;
+	}
+	return 1.0f;
+}
+
 // act_bwd: dx = dy · act'(x) with x the activation's input (overwritten);
 // for ACT_TANH, x is the activation's output y and act' = 1 − y².
 extern "C" __global__ void act_bwd(float* dx, const float* dy, const float* x, long long n, int act) {
-	for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
-		float v = x[i], d;
-		switch (act) {
-		case ACT_GELU: {
-			float cdf = 0.5f * (1.0f + erff(v * 0.70710678118654752f));
-			float pdf = expf(-0.5f * v * v) * 0.39894228040143267794f;
-			d = cdf + v * pdf;
-			break;
+	long long i0 = (long long)blockIdx.x * blockDim.x + threadIdx.x, step = (long long)gridDim.x * blockDim.x;
+	if ((n & 3) == 0 && ALIGNED16(dx) && ALIGNED16(dy) && ALIGNED16(x)) { // float4 path
+		for (long long i = i0; i < n / 4; i += step) {
+			float4 v = ((const float4*)x)[i], d = ((const float4*)dy)[i];
+			d.x *= act_deriv(v.x, act); d.y *= act_deriv(v.y, act); d.z *= act_deriv(v.z, act); d.w *= act_deriv(v.w, act);
+			((float4*)dx)[i] = d;
 		}
-		case ACT_GELU_TANH: {
-			float u = 0.79788456080286535588f * (v + 0.044715f * v * v * v);
-			float t = tanhf(u);
-			float du = 0.79788456080286535588f * (1.0f + 3.0f * 0.044715f * v * v);
-			d = 0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * du;
-			break;
-		}
-		case ACT_RELU: d = v > 0.0f ? 1.0f : 0.0f; break;
-		case ACT_TANH: d = 1.0f - v * v; break;
-		default: d = 1.0f;
-		}
-		dx[i] = dy[i] * d;
+		return;
 	}
+	for (long long i = i0; i < n; i += step) dx[i] = dy[i] * act_deriv(x[i], act);
 }
 
 // softmax_bwd: one warp per row of T: ds = p·(dp' − Σ dp'·p) with

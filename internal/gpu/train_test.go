@@ -465,6 +465,8 @@ func TestFusedQKVMatchesSeparate(t *testing.T) {
 			ranks[l][model.ModuleIndex(model.Value)] = 3
 			scale[l] = [6]float32{0.5, 0.5, 0.5, 0.5, 0.5, 0.5}
 		}
+		ranks[0][model.ModuleIndex(model.Key)] = 1 // all three stacked in layer 0
+		scale[0][model.ModuleIndex(model.Key)] = 0.25
 		rng := rand.New(rand.NewPCG(8, 1))
 		ad := randomAdapters(t, c, ranks, scale, rng)
 		bias := make([][6]bool, c.Layers)
