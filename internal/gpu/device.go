@@ -41,17 +41,27 @@ var _ device = (*cuda.Device)(nil)
 // kernels are the compiled functions of kernelSource.
 type kernels struct {
 	embedLN, biasResLN, biasAct, biasPermute, unpermute, softmaxMask, gatherCLS, absdiffSum *cuda.Function
+	lnThreads                                                                               int // LNThreads when compiled
 }
 
-// lnRegOption sizes the LayerNorm kernels' per-lane registers for hidden size H.
-func lnRegOption(H int) string { return fmt.Sprintf("-DLN_REG=%d", max(1, (H+31)/32)) }
+// LNThreads is the block size (one block per row, a multiple of 32 up to
+// 1024) of the forward LayerNorm kernels, fixed when a model is uploaded or
+// a trainer made; a variable only so that gpucheck can time the choices.
+var LNThreads = 128
 
-func loadKernels(d device, H int) (*kernels, error) {
-	m, err := d.Compile("adarank_encoder.cu", kernelSource, lnRegOption(H))
+// lnOptions size the LayerNorm kernels' per-thread registers for hidden
+// size H: LNF_REG for the forward kernels (threads threads per row), LN_REG
+// for ln_bwd (a warp per row).
+func lnOptions(H, threads int) []string {
+	return []string{fmt.Sprintf("-DLN_REG=%d", max(1, (H+31)/32)), fmt.Sprintf("-DLNF_REG=%d", max(1, (H+threads-1)/threads))}
+}
+
+func loadKernels(d device, H, lnThreads int) (*kernels, error) {
+	m, err := d.Compile("adarank_encoder.cu", kernelSource, lnOptions(H, lnThreads)...)
 	if err != nil {
 		return nil, err
 	}
-	k := &kernels{}
+	k := &kernels{lnThreads: lnThreads}
 	for _, e := range []struct {
 		name string
 		dst  **cuda.Function
@@ -76,11 +86,6 @@ const (
 	maxGrid   = 8192 // grid-stride kernels use at most this many blocks
 )
 
-// lnGrid sizes a one-warp-per-row launch (block rowBlock) over rows.
-func lnGrid(rows int) cuda.Dim3 {
-	return cuda.Dim3{X: max(1, (rows+rowBlock/32-1)/(rowBlock/32))}
-}
-
 // rowsGrid sizes the 2-D launch (FOR_ROWS / FOR_COLS) of a row-structured
 // element-wise kernel over rows × n (block elemBlock); a thread takes 4
 // columns when n is a multiple of 4 (the kernels' float4 path).
@@ -94,4 +99,16 @@ func rowsGrid(rows, n int) cuda.Dim3 {
 // elemGrid sizes a grid-stride launch over n elements.
 func elemGrid(n int) cuda.Dim3 {
 	return cuda.Dim3{X: max(1, min(maxGrid, (n+elemBlock-1)/elemBlock))}
+}
+
+// KernelResources compiles the training kernels for hidden size H with
+// ptxas's verbose report (registers, spills, shared memory per kernel) and
+// returns that log; gpucheck prints it.
+func KernelResources(d *cuda.Device, H int) (string, error) {
+	m, err := d.Compile("adarank_train_resources.cu", kernelSource+trainKernelSource,
+		append(lnOptions(H, LNThreads), "--ptxas-options=-v")...)
+	if err != nil {
+		return "", err
+	}
+	return m.Log, nil
 }

@@ -23,7 +23,7 @@ func Upload(d *cuda.Device, m *model.Model) (*Model, error) { return upload(d, m
 
 func upload(d device, m *model.Model) (*Model, error) {
 	defer d.Bind()()
-	k, err := loadKernels(d, m.Cfg.Hidden)
+	k, err := loadKernels(d, m.Cfg.Hidden, LNThreads)
 	if err != nil {
 		return nil, err
 	}
@@ -235,7 +235,7 @@ func (g *Model) SetBatch(ws *Workspace, b model.Batch) error {
 // states, for the batch last given to SetBatch.
 func (g *Model) Embed(ws *Workspace) error {
 	p, c := g.Host.P, g.Cfg
-	return g.d.Launch(g.k.embedLN, lnGrid(ws.B*ws.T), cuda.Dim3{X: rowBlock}, 0,
+	return g.d.Launch(g.k.embedLN, cuda.Dim3{X: ws.B * ws.T}, cuda.Dim3{X: g.k.lnThreads}, 0,
 		ws.hidden, ws.ids, ws.pos, ws.types, g.ptr(p.WordEmb), g.ptr(p.PosEmb), g.ptr(p.TypeEmb),
 		g.ptr(p.EmbLNG), g.ptr(p.EmbLNB), c.Hidden, c.Eps, ws.B*ws.T)
 }
@@ -307,7 +307,7 @@ func (g *Model) Layer(ws *Workspace, l int, ov *Override) error {
 	if err != nil {
 		return err
 	}
-	if err := g.d.Launch(k.biasResLN, lnGrid(BT), cuda.Dim3{X: rowBlock}, 0, ws.ln1, ws.tmp, b0, b1, seg, ws.hidden,
+	if err := g.d.Launch(k.biasResLN, cuda.Dim3{X: BT}, cuda.Dim3{X: g.k.lnThreads}, 0, ws.ln1, ws.tmp, b0, b1, seg, ws.hidden,
 		g.ptr(L.LN1G), g.ptr(L.LN1B), H, c.Eps, BT); err != nil {
 		return err
 	}
@@ -321,7 +321,7 @@ func (g *Model) Layer(ws *Workspace, l int, ov *Override) error {
 	if b0, b1, seg, err = g.linear(l, model.FFNOut, ws.tmp, ws.fi, BT, ov.segRows(), ov); err != nil {
 		return err
 	}
-	return g.d.Launch(k.biasResLN, lnGrid(BT), cuda.Dim3{X: rowBlock}, 0, ws.hidden, ws.tmp, b0, b1, seg, ws.ln1,
+	return g.d.Launch(k.biasResLN, cuda.Dim3{X: BT}, cuda.Dim3{X: g.k.lnThreads}, 0, ws.hidden, ws.tmp, b0, b1, seg, ws.ln1,
 		g.ptr(L.LN2G), g.ptr(L.LN2B), H, c.Eps, BT)
 }
 
@@ -403,7 +403,7 @@ func (g *Model) LayerCLS(ws *Workspace, l int, ov *Override) error {
 	if b0, b1, seg, err = g.linear(l, model.AttnOut, ws.tmp, ws.clsCtx, B, segCLS, ov); err != nil {
 		return err
 	}
-	if err := g.d.Launch(k.biasResLN, lnGrid(B), cuda.Dim3{X: rowBlock}, 0, ws.clsLN1, ws.tmp, b0, b1, seg, ws.clsIn,
+	if err := g.d.Launch(k.biasResLN, cuda.Dim3{X: B}, cuda.Dim3{X: g.k.lnThreads}, 0, ws.clsLN1, ws.tmp, b0, b1, seg, ws.clsIn,
 		g.ptr(L.LN1G), g.ptr(L.LN1B), H, c.Eps, B); err != nil {
 		return err
 	}
@@ -416,7 +416,7 @@ func (g *Model) LayerCLS(ws *Workspace, l int, ov *Override) error {
 	if b0, b1, seg, err = g.linear(l, model.FFNOut, ws.tmp, ws.clsFI, B, segCLS, ov); err != nil {
 		return err
 	}
-	return g.d.Launch(k.biasResLN, lnGrid(B), cuda.Dim3{X: rowBlock}, 0, ws.cls, ws.tmp, b0, b1, seg, ws.clsLN1,
+	return g.d.Launch(k.biasResLN, cuda.Dim3{X: B}, cuda.Dim3{X: g.k.lnThreads}, 0, ws.cls, ws.tmp, b0, b1, seg, ws.clsLN1,
 		g.ptr(L.LN2G), g.ptr(L.LN2B), H, c.Eps, B)
 }
 

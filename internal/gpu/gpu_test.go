@@ -247,7 +247,7 @@ func TestKernelSource(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k, err := loadKernels(newHostDev(), 64)
+	k, err := loadKernels(newHostDev(), 64, LNThreads)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -192,12 +192,12 @@ func (h *hostDev) Launch(f *cuda.Function, grid, block cuda.Dim3, shmem int, arg
 		return fmt.Errorf("kernel %s: bad launch grid %v block %v", f.Sig.Name, grid, block)
 	}
 	h.launches[f.Sig.Name]++
-	// One warp per row, no grid stride: the grid must cover every row (the
+	// One block per row, no grid stride: the grid must cover every row (the
 	// row count is the last argument).
 	switch f.Sig.Name {
 	case "embed_ln", "bias_res_ln", "embed_ln_train", "res_ln_train", "ln_fwd_save":
-		if rows := int(int32(uint32(slots[len(f.Sig.Params)-1]))); grid.X*(block.X/32) < rows {
-			return fmt.Errorf("kernel %s: grid %v of %d-thread blocks covers fewer than %d rows", f.Sig.Name, grid, block.X, rows)
+		if rows := int(int32(uint32(slots[len(f.Sig.Params)-1]))); grid.X < rows {
+			return fmt.Errorf("kernel %s: grid %v covers fewer than %d rows", f.Sig.Name, grid, rows)
 		}
 	}
 	p := func(i int) cuda.DevPtr { return cuda.DevPtr(slots[i]) }

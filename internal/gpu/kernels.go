@@ -41,81 +41,85 @@ __device__ double block_sum(double v) {
 	return total;
 }
 
-// LayerNorm kernels run one warp per row (blocks of several warps, the
-// row count as the last argument); lane j keeps the row's values
-// c = j + 32k in registers, k < LN_REG = ceil(H/32), defined at compile
-// time for the model (NVRTC option -DLN_REG=n).
+// The forward LayerNorm kernels run one block per row (the row count is
+// the last argument); thread t keeps the row's values c = t + blockDim·k in
+// registers, k < LNF_REG = ceil(H / blockDim), and ln_bwd's warps
+// (one per row) keep c = lane + 32k, k < LN_REG = ceil(H / 32). Both are
+// defined for the model at compile time (NVRTC options -DLNF_REG, -DLN_REG).
 #ifndef LN_REG
 #define LN_REG 32
 #endif
-#define LN_ROW(r, rows) \
-	long long r = (long long)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5); \
-	if (r >= (rows)) return; \
-	int lane = threadIdx.x & 31;
+#ifndef LNF_REG
+#define LNF_REG 8
+#endif
+#define LNF_ROW(r, rows) \
+	long long r = blockIdx.x; \
+	if (r >= (rows)) return;
 
 __device__ __forceinline__ double warp_sum(double v) {
 	for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
 	return v;
 }
 
-// ln_warp writes o[c] = (v - mean) * rstd * g[c] + b[c] for the calling
-// lane's values v[k] (c = lane + 32k < H): population variance, two passes,
-// double sums. mean and rstd, unless null, receive the row's statistics.
-__device__ __forceinline__ void ln_warp(float* o, const float* v, float* mean, float* rstd, const float* g, const float* b,
-		int H, float eps, int lane) {
+// ln_regs writes o[c] = (v - mean) * rstd * g[c] + b[c] for the calling
+// thread's values v[k] (c = threadIdx.x + blockDim.x·k < H): population
+// variance, two passes, double sums. mean and rstd, unless null, receive the
+// row's statistics.
+__device__ __forceinline__ void ln_regs(float* o, float (&v)[LNF_REG], float* mean, float* rstd, const float* g, const float* b,
+		int H, float eps) {
 	double s = 0.0;
 #pragma unroll
-	for (int k = 0; k < LN_REG; k++)
-		if (lane + 32 * k < H) s += (double)v[k];
-	float m = (float)(warp_sum(s) / (double)H);
+	for (int k = 0; k < LNF_REG; k++)
+		if ((int)(threadIdx.x + blockDim.x * k) < H) s += (double)v[k];
+	float m = (float)(block_sum(s) / (double)H);
 	double ss = 0.0;
 #pragma unroll
-	for (int k = 0; k < LN_REG; k++)
-		if (lane + 32 * k < H) {
+	for (int k = 0; k < LNF_REG; k++)
+		if ((int)(threadIdx.x + blockDim.x * k) < H) {
 			double d = (double)(v[k] - m);
 			ss += d * d;
 		}
-	float rs = (float)(1.0 / sqrt(warp_sum(ss) / (double)H + (double)eps));
-	if (lane == 0 && mean) { *mean = m; *rstd = rs; }
+	float rs = (float)(1.0 / sqrt(block_sum(ss) / (double)H + (double)eps));
+	if (threadIdx.x == 0 && mean) { *mean = m; *rstd = rs; }
 #pragma unroll
-	for (int k = 0; k < LN_REG; k++) {
-		int c = lane + 32 * k;
+	for (int k = 0; k < LNF_REG; k++) {
+		int c = (int)(threadIdx.x + blockDim.x * k);
 		if (c < H) o[c] = (v[k] - m) * rs * g[c] + b[c];
 	}
 }
 
-// embed_ln: one warp per token row r:
+// embed_ln: one block per token row r:
 // out[r] = LayerNorm(wte[ids[r]] + wpe[pos[r]] + tte[types[r]]).
 extern "C" __global__ void embed_ln(float* out, const int* ids, const int* pos, const int* types,
 		const float* wte, const float* wpe, const float* tte, const float* g, const float* b, int H, float eps, int rows) {
-	LN_ROW(r, rows)
+	LNF_ROW(r, rows)
 	const float* w = wte + (long long)ids[r] * H;
 	const float* p = wpe + (long long)pos[r] * H;
 	const float* t = tte + (long long)types[r] * H;
-	float v[LN_REG];
+	float v[LNF_REG];
 #pragma unroll
-	for (int k = 0; k < LN_REG; k++) {
-		int c = lane + 32 * k;
+	for (int k = 0; k < LNF_REG; k++) {
+		int c = (int)(threadIdx.x + blockDim.x * k);
 		if (c < H) v[k] = (w[c] + p[c]) + t[c];
 	}
-	ln_warp(out + r * H, v, 0, 0, g, b, H, eps, lane);
+	ln_regs(out + r * H, v, 0, 0, g, b, H, eps);
 }
 
-// bias_res_ln: one warp per row r: out[r] = LayerNorm((x[r] + bias) + res[r]),
+// bias_res_ln: one block per row r: out[r] = LayerNorm((x[r] + bias) + res[r]),
 // bias = r < seg ? b0 : b1. out may alias res.
 extern "C" __global__ void bias_res_ln(float* out, const float* x, const float* b0, const float* b1, int seg,
 		const float* res, const float* g, const float* b, int H, float eps, int rows) {
-	LN_ROW(r, rows)
+	LNF_ROW(r, rows)
 	const float* bias = r < seg ? b0 : b1;
 	const float* xr = x + r * H;
 	const float* rr = res + r * H;
-	float v[LN_REG];
+	float v[LNF_REG];
 #pragma unroll
-	for (int k = 0; k < LN_REG; k++) {
-		int c = lane + 32 * k;
+	for (int k = 0; k < LNF_REG; k++) {
+		int c = (int)(threadIdx.x + blockDim.x * k);
 		if (c < H) v[k] = (xr[c] + bias[c]) + rr[c];
 	}
-	ln_warp(out + r * H, v, 0, 0, g, b, H, eps, lane);
+	ln_regs(out + r * H, v, 0, 0, g, b, H, eps);
 }
 
 __device__ float activate(float x, int act) {

@@ -14,14 +14,15 @@ type trainKernels struct {
 	biasPermute, unpermute, softmaxMask, softmaxMaskDrop, softmaxBwd, gatherCLS, scatterCLS *cuda.Function
 	biasPermute3, unpermute3                                                                *cuda.Function
 	xent, gatherRows, scatterRows, sumsq, adamw                                             *cuda.Function
+	lnThreads                                                                               int // LNThreads when compiled
 }
 
-func loadTrainKernels(d device, H int) (*trainKernels, error) {
-	m, err := d.Compile("adarank_train.cu", kernelSource+trainKernelSource, lnRegOption(H))
+func loadTrainKernels(d device, H, lnThreads int) (*trainKernels, error) {
+	m, err := d.Compile("adarank_train.cu", kernelSource+trainKernelSource, lnOptions(H, lnThreads)...)
 	if err != nil {
 		return nil, err
 	}
-	k := &trainKernels{}
+	k := &trainKernels{lnThreads: lnThreads}
 	for _, e := range []struct {
 		name string
 		dst  **cuda.Function
@@ -133,7 +134,7 @@ func (g *Model) NewTrainer(cfg TrainConfig) (*Trainer, error) {
 		return nil, fmt.Errorf("gpu: hidden size %d not divisible by %d heads", c.Hidden, c.Heads)
 	}
 	defer g.d.Bind()()
-	k, err := loadTrainKernels(g.d, g.Cfg.Hidden)
+	k, err := loadTrainKernels(g.d, g.Cfg.Hidden, LNThreads)
 	if err != nil {
 		return nil, err
 	}
@@ -402,7 +403,7 @@ func (t *Trainer) Forward(b model.Batch, train bool, seed uint64) error {
 	}
 	P := g.Host.P
 	H := c.Hidden
-	if err := t.d.Launch(t.k.embedLN, lnGrid(BT), cuda.Dim3{X: rowBlock}, 0, t.emb, t.embSum, t.embMean, t.embRstd,
+	if err := t.d.Launch(t.k.embedLN, cuda.Dim3{X: BT}, cuda.Dim3{X: t.k.lnThreads}, 0, t.emb, t.embSum, t.embMean, t.embRstd,
 		t.ids, t.pos, t.types, g.ptr(P.WordEmb), g.ptr(P.PosEmb), g.ptr(P.TypeEmb), g.ptr(P.EmbLNG), g.ptr(P.EmbLNB), H, c.Eps, BT); err != nil {
 		return err
 	}
@@ -625,7 +626,7 @@ func (t *Trainer) layerForward(l int) error {
 	if err := t.linear(l, 3, t.tmp, L.ctx, BT); err != nil {
 		return err
 	}
-	if err := t.d.Launch(k.resLN, lnGrid(BT), cuda.Dim3{X: rowBlock}, 0, L.ln1, L.res1, L.mean1, L.rstd1, t.tmp, t.g.ptr(P.AOB), in,
+	if err := t.d.Launch(k.resLN, cuda.Dim3{X: BT}, cuda.Dim3{X: t.k.lnThreads}, 0, L.ln1, L.res1, L.mean1, L.rstd1, t.tmp, t.g.ptr(P.AOB), in,
 		t.g.ptr(P.LN1G), t.g.ptr(P.LN1B), H, c.Eps, t.pHidden(), t.seed, dropSite(l, siteAO), BT); err != nil {
 		return err
 	}
@@ -638,7 +639,7 @@ func (t *Trainer) layerForward(l int) error {
 	if err := t.linear(l, 5, t.tmp, L.fa, BT); err != nil {
 		return err
 	}
-	return t.d.Launch(k.resLN, lnGrid(BT), cuda.Dim3{X: rowBlock}, 0, L.out, L.res2, L.mean2, L.rstd2, t.tmp, t.g.ptr(P.FOB), L.ln1,
+	return t.d.Launch(k.resLN, cuda.Dim3{X: BT}, cuda.Dim3{X: t.k.lnThreads}, 0, L.out, L.res2, L.mean2, L.rstd2, t.tmp, t.g.ptr(P.FOB), L.ln1,
 		t.g.ptr(P.LN2G), t.g.ptr(P.LN2B), H, c.Eps, t.pHidden(), t.seed, dropSite(l, siteFO), BT)
 }
 
@@ -787,7 +788,7 @@ func (t *Trainer) mlmChunk(rows, labels []int32, scale float32, backward bool) (
 			return t.launchRows(k.biasActSave, n, H, t.mA, t.mT, t.mT, t.g.ptr(P.MLMDenseB), n, H, act)
 		},
 		func() error {
-			return t.d.Launch(k.lnFwd, lnGrid(n), cuda.Dim3{X: rowBlock}, 0, t.mLN, t.mMean, t.mRstd, t.mA,
+			return t.d.Launch(k.lnFwd, cuda.Dim3{X: n}, cuda.Dim3{X: t.k.lnThreads}, 0, t.mLN, t.mMean, t.mRstd, t.mA,
 				t.g.ptr(P.MLMLNG), t.g.ptr(P.MLMLNB), H, c.Eps, n)
 		},
 		func() error {

@@ -29,39 +29,39 @@ extern "C" __global__ void dropout(float* out, const float* in, long long n, flo
 		out[i] = in[i] * drop_scale(p, seed, site, i);
 }
 
-// embed_ln_train: one warp per row: sum[r] = wte[ids] + wpe[pos] + tte[types];
+// embed_ln_train: one block per row: sum[r] = wte[ids] + wpe[pos] + tte[types];
 // out[r] = LayerNorm(sum[r]) with mean / rstd saved.
 extern "C" __global__ void embed_ln_train(float* out, float* sum, float* mean, float* rstd, const int* ids, const int* pos,
 		const int* types, const float* wte, const float* wpe, const float* tte, const float* g, const float* b, int H, float eps, int rows) {
-	LN_ROW(r, rows)
+	LNF_ROW(r, rows)
 	float* sm = sum + r * H;
 	const float* w = wte + (long long)ids[r] * H;
 	const float* p = wpe + (long long)pos[r] * H;
 	const float* t = tte + (long long)types[r] * H;
-	float v[LN_REG];
+	float v[LNF_REG];
 #pragma unroll
-	for (int k = 0; k < LN_REG; k++) {
-		int c = lane + 32 * k;
+	for (int k = 0; k < LNF_REG; k++) {
+		int c = (int)(threadIdx.x + blockDim.x * k);
 		if (c < H) {
 			v[k] = (w[c] + p[c]) + t[c];
 			sm[c] = v[k];
 		}
 	}
-	ln_warp(out + r * H, v, mean + r, rstd + r, g, b, H, eps, lane);
+	ln_regs(out + r * H, v, mean + r, rstd + r, g, b, H, eps);
 }
 
-// res_ln_train: one warp per row: sum[r] = res[r] + drop(x[r] + bias);
+// res_ln_train: one block per row: sum[r] = res[r] + drop(x[r] + bias);
 // out[r] = LayerNorm(sum[r]) with mean / rstd saved (p = 0: no dropout).
 extern "C" __global__ void res_ln_train(float* out, float* sum, float* mean, float* rstd, const float* x, const float* bias,
 		const float* res, const float* g, const float* b, int H, float eps, float p, long long seed, int site, int rows) {
-	LN_ROW(r, rows)
+	LNF_ROW(r, rows)
 	float* sm = sum + r * H;
 	const float* xr = x + r * H;
 	const float* rr = res + r * H;
-	float v[LN_REG];
+	float v[LNF_REG];
 #pragma unroll
-	for (int k = 0; k < LN_REG; k++) {
-		int c = lane + 32 * k;
+	for (int k = 0; k < LNF_REG; k++) {
+		int c = (int)(threadIdx.x + blockDim.x * k);
 		if (c < H) {
 			float u = xr[c] + bias[c];
 			if (p > 0.0f) u *= drop_scale(p, seed, site, r * H + c);
@@ -69,21 +69,21 @@ extern "C" __global__ void res_ln_train(float* out, float* sum, float* mean, flo
 			sm[c] = v[k];
 		}
 	}
-	ln_warp(out + r * H, v, mean + r, rstd + r, g, b, H, eps, lane);
+	ln_regs(out + r * H, v, mean + r, rstd + r, g, b, H, eps);
 }
 
-// ln_fwd_save: one warp per row: out[r] = LayerNorm(x[r]) with mean / rstd saved.
+// ln_fwd_save: one block per row: out[r] = LayerNorm(x[r]) with mean / rstd saved.
 extern "C" __global__ void ln_fwd_save(float* out, float* mean, float* rstd, const float* x, const float* g, const float* b,
 		int H, float eps, int rows) {
-	LN_ROW(r, rows)
+	LNF_ROW(r, rows)
 	const float* xr = x + r * H;
-	float v[LN_REG];
+	float v[LNF_REG];
 #pragma unroll
-	for (int k = 0; k < LN_REG; k++) {
-		int c = lane + 32 * k;
+	for (int k = 0; k < LNF_REG; k++) {
+		int c = (int)(threadIdx.x + blockDim.x * k);
 		if (c < H) v[k] = xr[c];
 	}
-	ln_warp(out + r * H, v, mean + r, rstd + r, g, b, H, eps, lane);
+	ln_regs(out + r * H, v, mean + r, rstd + r, g, b, H, eps);
 }
 
 // ln_bwd: rows of LayerNorm backward with x the saved LayerNorm input:

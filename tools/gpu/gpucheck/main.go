@@ -49,6 +49,7 @@ func main() {
 	bigProbes := flag.Int("big-probes", 256, "probes in the large timing case")
 	cpuTime := flag.Bool("cpu", true, "also time the CPU sweep (1 trial) on the 9-probe case")
 	skipParity := flag.Bool("skip-parity", false, "timings only")
+	resources := flag.Bool("resources", true, "print ptxas's register / spill report of the training kernels")
 	loraRef := flag.String("lora-ref", "testdata/reference/lora", "PEFT fixture folders (adapter, base, PyTorch gradients)")
 	skipTrain := flag.Bool("skip-train", false, "skip every training check and timing")
 	trainParityOn := flag.Bool("train-parity", true, "training gradients: GPU vs CPU engine and vs the PyTorch fixtures")
@@ -86,6 +87,14 @@ func main() {
 	record(map[string]any{"kind": "device", "device": d.String(), "name": d.Name, "gomaxprocs": runtime.GOMAXPROCS(0),
 		"date": time.Now().UTC().Format(time.RFC3339)})
 	errorPaths(d)
+	if *resources {
+		// Registers, spills and shared memory of every training kernel (BERT-base width).
+		if log, err := gpu.KernelResources(d, 768); err != nil {
+			fmt.Println("kernel resources:", err)
+		} else {
+			fmt.Printf("== ptxas report, training kernels, H = 768, %d threads per LayerNorm row ==\n%s\n", gpu.LNThreads, log)
+		}
+	}
 	if !*skipParity {
 		forwardParity(d, *refDir)
 		sweepParity(d, *refDir)

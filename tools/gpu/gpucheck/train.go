@@ -837,6 +837,23 @@ func loraStepBench(d *cuda.Device, steps, warmup int, precs []string, peaks map[
 		fmt.Printf("%-4s %7.2f ms/step with separate query/key/value GEMMs (fused: %.2f ms)\n", prec, 1e3*sec, wall[prec])
 		record(map[string]any{"kind": "train_step_variant", "impl": "adarank-cuda separate-qkv", "case": "lora bert-base 32x128 r8 q,v",
 			"precision": prec, "ms_per_step": 1e3 * sec, "fused_ms_per_step": wall[prec]})
+		// Threads per row of the forward LayerNorm kernels (compiled into the trainer).
+		for _, n := range []int{32, 64, 256} {
+			def := gpu.LNThreads
+			gpu.LNThreads = n
+			alt, err := g.NewTrainer(gpu.TrainConfig{MaxB: B, T: T, Adapters: a.Ad})
+			gpu.LNThreads = def
+			if err != nil {
+				must(err)
+			}
+			tr = alt
+			sec = timeSteps(d, step, warmup, steps)
+			tr = fusedTr
+			alt.Free()
+			fmt.Printf("%-4s %7.2f ms/step with %d threads per LayerNorm row (%d: %.2f ms)\n", prec, 1e3*sec, n, def, wall[prec])
+			record(map[string]any{"kind": "train_step_variant", "impl": fmt.Sprintf("adarank-cuda ln-threads-%d", n), "case": "lora bert-base 32x128 r8 q,v",
+				"precision": prec, "ms_per_step": 1e3 * sec, "default_ms_per_step": wall[prec], "default_ln_threads": def})
+		}
 	}
 	if *profileOps {
 		// Per-op GPU time of the same step (events around every operation).
