@@ -108,7 +108,9 @@ type Trainer struct {
 	// adapters: packed A then B of each adapter in Adapters.Each order
 	adBuf, adGrad *cuda.Buffer
 	adOff         map[*model.LoRA][2]int // offsets of A and B in adBuf and adGrad
-	adHost        []float32
+	adHost        []float32          // page-locked staging of the adapters' upload (adPinned.F32)
+	adGradHost    []float32          // page-locked staging of their gradients' download
+	pinned        []*cuda.HostBuffer // freed with the trainer
 	biasGrad      *cuda.Buffer // packed bias gradients of cfg.Bias modules
 	biasOff       [][6]int
 	// full training
@@ -262,7 +264,14 @@ func (t *Trainer) alloc() error {
 				}
 			}
 		}
-		t.adHost = make([]float32, off)
+		for _, dst := range []*[]float32{&t.adHost, &t.adGradHost} {
+			hb, err := t.d.AllocHost("LoRA adapter staging", off)
+			if err != nil {
+				return err
+			}
+			t.pinned = append(t.pinned, hb)
+			*dst = hb.F32
+		}
 		if t.adBuf, err = t.d.AllocF32("LoRA adapters", off); err != nil {
 			return err
 		}
@@ -336,6 +345,10 @@ func (t *Trainer) Free() {
 		b.Free()
 	}
 	t.owned = nil
+	for _, hb := range t.pinned {
+		hb.Free()
+	}
+	t.pinned, t.adHost, t.adGradHost = nil, nil, nil
 }
 
 // gptr is the gradient address of a parameter view (0 when the base is frozen).
@@ -1167,7 +1180,7 @@ func (t *Trainer) uploadBiases() error {
 func (t *Trainer) AddGrads(g model.Grads) error {
 	defer t.d.Bind()()
 	if t.adGrad != nil && g.Adapters != nil {
-		buf := make([]float32, t.adGrad.Len())
+		buf := t.adGradHost
 		if err := t.d.Download(buf, t.adGrad.Ptr); err != nil {
 			return err
 		}
