@@ -108,10 +108,10 @@ type Trainer struct {
 	// adapters: packed A then B of each adapter in Adapters.Each order
 	adBuf, adGrad *cuda.Buffer
 	adOff         map[*model.LoRA][2]int // offsets of A and B in adBuf and adGrad
-	adHost        []float32          // page-locked staging of the adapters' upload (adPinned.F32)
-	adGradHost    []float32          // page-locked staging of their gradients' download
-	pinned        []*cuda.HostBuffer // freed with the trainer
-	biasGrad      *cuda.Buffer // packed bias gradients of cfg.Bias modules
+	adHost        []float32              // page-locked staging of the adapters' upload (adPinned.F32)
+	adGradHost    []float32              // page-locked staging of their gradients' download
+	pinned        []*cuda.HostBuffer     // freed with the trainer
+	biasGrad      *cuda.Buffer           // packed bias gradients of cfg.Bias modules
 	biasOff       [][6]int
 	// full training
 	grads, adamM, adamV *cuda.Buffer
