@@ -43,14 +43,7 @@ func TestProfilerCountsEveryOperation(t *testing.T) {
 	if err := g.d.Copy(tr.grads.Ptr, tr.grads.Ptr.Add(1), 1); err != nil {
 		t.Fatal(err)
 	}
-	setup, err := p.Stats()
-	if err != nil {
-		t.Fatal(err)
-	}
-	seen := map[string]int{}
-	for _, s := range setup {
-		seen[s.Name] = s.Calls
-	}
+	seen := profiledCalls(t, p)
 	if seen["fill"] == 0 || seen["copy"] == 0 {
 		t.Errorf("set-up fills / copies not profiled: %v", seen)
 	}
@@ -70,17 +63,7 @@ func TestProfilerCountsEveryOperation(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	st, err := p.Stats()
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]int{}
-	for _, s := range st {
-		got[s.Name] = s.Calls
-		if s.Ms != float64(s.Calls) {
-			t.Errorf("%s: %v ticks for %d calls", s.Name, s.Ms, s.Calls)
-		}
-	}
+	got := profiledCalls(t, p)
 	got["gemm"] += got["gemm_thin"] // the profiler splits GEMMs by shape
 	for name, n := range hd.launches {
 		if got[name] != n {
@@ -94,4 +77,22 @@ func TestProfilerCountsEveryOperation(t *testing.T) {
 	if err := p.Report(&sb, 2, 10); err != nil || !strings.Contains(sb.String(), "ln_bwd") || !strings.Contains(sb.String(), "GPU busy") {
 		t.Errorf("report: %v\n%s", err, sb.String())
 	}
+}
+
+// profiledCalls is the profiler's call count per op name; with tickStamps
+// every op must have taken one tick per call.
+func profiledCalls(t *testing.T, p *Profiler) map[string]int {
+	t.Helper()
+	st, err := p.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := map[string]int{}
+	for _, s := range st {
+		calls[s.Name] = s.Calls
+		if s.Ms != float64(s.Calls) {
+			t.Errorf("%s: %v ticks for %d calls", s.Name, s.Ms, s.Calls)
+		}
+	}
+	return calls
 }
