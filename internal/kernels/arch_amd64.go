@@ -117,6 +117,7 @@ func init() {
 		axpyAsm, scaleAsm = axpyAVX2, scaleAVX2
 		expAsm, tanhAsm, geluErfAsm = expAVX2, tanhAVX2, geluErfAVX2
 		geluBwdAsm = geluErfBackwardAVX2
+		adamwAsm = adamwAVX2
 	}
 }
 

@@ -222,3 +222,6 @@ func geluErfAVX2(dst *float32, src *float32, n int)
 
 // geluErfBackwardAVX2 does dx[i] += dy[i]·GELU'(x[i]) for n a multiple of 8.
 func geluErfBackwardAVX2(dx *float32, x *float32, dy *float32, n int)
+
+// adamwAVX2 applies one AdamW step to n (a multiple of 8) parameters; see _gen/main.go.
+func adamwAVX2(p *float32, grad *float32, m *float32, v *float32, n int, c *[8]float32)

@@ -19951,3 +19951,53 @@ geluback_loop:
 geluback_done:
 	VZEROUPPER
 	RET
+
+// func adamwAVX2(p *float32, grad *float32, m *float32, v *float32, n int, c *[8]float32)
+// Requires: AVX
+TEXT ·adamwAVX2(SB), NOSPLIT, $0-48
+	MOVQ         p+0(FP), DI
+	MOVQ         grad+8(FP), SI
+	MOVQ         m+16(FP), DX
+	MOVQ         v+24(FP), R8
+	MOVQ         n+32(FP), CX
+	MOVQ         c+40(FP), AX
+	VBROADCASTSS (AX), Y8
+	VBROADCASTSS 4(AX), Y9
+	VBROADCASTSS 8(AX), Y10
+	VBROADCASTSS 12(AX), Y11
+	VBROADCASTSS 16(AX), Y12
+	VBROADCASTSS 20(AX), Y13
+	VBROADCASTSS 24(AX), Y14
+	VBROADCASTSS 28(AX), Y15
+	SHRQ         $0x03, CX
+	JZ           adamw_done
+
+adamw_loop:
+	VMOVUPS (SI), Y0
+	VMULPS  (DX), Y8, Y1
+	VMULPS  Y0, Y9, Y2
+	VADDPS  Y2, Y1, Y1
+	VMOVUPS Y1, (DX)
+	VMULPS  Y0, Y11, Y3
+	VMULPS  Y0, Y3, Y3
+	VMULPS  (R8), Y10, Y4
+	VADDPS  Y3, Y4, Y4
+	VMOVUPS Y4, (R8)
+	VSQRTPS Y4, Y5
+	VDIVPS  Y12, Y5, Y5
+	VADDPS  Y13, Y5, Y5
+	VMULPS  Y1, Y15, Y6
+	VDIVPS  Y5, Y6, Y6
+	VMULPS  (DI), Y14, Y7
+	VSUBPS  Y6, Y7, Y7
+	VMOVUPS Y7, (DI)
+	ADDQ    $0x00000020, DI
+	ADDQ    $0x00000020, SI
+	ADDQ    $0x00000020, DX
+	ADDQ    $0x00000020, R8
+	DECQ    CX
+	JNZ     adamw_loop
+
+adamw_done:
+	VZEROUPPER
+	RET

@@ -6,6 +6,8 @@ import (
 	"math"
 	"runtime"
 	"sync"
+
+	"github.com/adarank/adarank/internal/kernels"
 )
 
 // AdamW is Adam with decoupled weight decay (Loshchilov & Hutter), as
@@ -18,23 +20,14 @@ type AdamW struct {
 // Begin advances the step counter; call once per optimizer step before Update.
 func (o *AdamW) Begin() { o.Step++ }
 
-// Update applies one AdamW step to p with gradient g and moment buffers m, v.
+// Update applies one AdamW step to p with gradient g and moment buffers m, v
+// (kernels.AdamWStep: AVX2 where available, the same bits either way).
 func (o *AdamW) Update(p, g, m, v []float32, lr, wd float64) {
-	b1, b2 := o.Beta1, o.Beta2
-	bc1 := 1 - math.Pow(b1, float64(o.Step))
-	bc2 := 1 - math.Pow(b2, float64(o.Step))
-	stepSize := float32(lr / bc1)
-	sqrtBC2 := float32(math.Sqrt(bc2))
-	decay := float32(1 - lr*wd)
-	eps := float32(o.Eps)
-	fb1, fb2 := float32(b1), float32(b2)
-	for i := range p {
-		gi := g[i]
-		m[i] = fb1*m[i] + (1-fb1)*gi
-		v[i] = fb2*v[i] + (1-fb2)*gi*gi
-		denom := float32(math.Sqrt(float64(v[i])))/sqrtBC2 + eps
-		p[i] = p[i]*decay - stepSize*m[i]/denom
-	}
+	b1, b2 := float32(o.Beta1), float32(o.Beta2)
+	bc1 := 1 - math.Pow(o.Beta1, float64(o.Step))
+	bc2 := 1 - math.Pow(o.Beta2, float64(o.Step))
+	c := kernels.AdamWCoef{b1, 1 - b1, b2, 1 - b2, float32(math.Sqrt(bc2)), float32(o.Eps), float32(1 - lr*wd), float32(lr / bc1)}
+	kernels.AdamWStep(p, g, m, v, &c)
 }
 
 // GlobalNorm is the L2 norm over several gradient buffers.

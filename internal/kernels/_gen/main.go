@@ -40,6 +40,7 @@ func main() {
 	packAAVX512()
 	defConsts()
 	vectorKernels()
+	adamwKernel()
 	Generate()
 }
 
@@ -755,6 +756,59 @@ func geluGradKernel() {
 	DECQ(n)
 	JNZ(LabelRef("geluback_loop"))
 	Label("geluback_done")
+	VZEROUPPER()
+	RET()
+}
+
+// adamwKernel writes adamwAVX2: one AdamW step over n (multiple of 8)
+// parameters with the coefficients c = [β1, 1−β1, β2, 1−β2, √(1−β2ᵗ), eps,
+// 1 − lr·wd, lr/(1−β1ᵗ)], operation by operation as kernels.adamwGo does
+// (no fused multiply-adds; IEEE square root and division), so both give
+// the same bits:
+//
+//	m = β1·m + (1−β1)·g;  v = β2·v + ((1−β2)·g)·g
+//	p = p·(1 − lr·wd) − (lr/(1−β1ᵗ)·m) / (√v/√(1−β2ᵗ) + eps)
+func adamwKernel() {
+	TEXT("adamwAVX2", NOSPLIT, "func(p, grad, m, v *float32, n int, c *[8]float32)")
+	Doc("adamwAVX2 applies one AdamW step to n (a multiple of 8) parameters; see _gen/main.go.")
+	p, g, m, v, n, c := RDI, RSI, RDX, R8, RCX, RAX
+	Load(Param("p"), p)
+	Load(Param("grad"), g) // "g" is a register name in Go assembly
+	Load(Param("m"), m)
+	Load(Param("v"), v)
+	Load(Param("n"), n)
+	Load(Param("c"), c)
+	for k := 0; k < 8; k++ {
+		VBROADCASTSS(Mem{Base: c, Disp: 4 * k}, ymm(8+k))
+	}
+	b1, omb1, b2, omb2, sqrtBC2, eps, decay, step := ymm(8), ymm(9), ymm(10), ymm(11), ymm(12), ymm(13), ymm(14), ymm(15)
+	SHRQ(U8(3), n)
+	JZ(LabelRef("adamw_done"))
+	Label("adamw_loop")
+	VMOVUPS(Mem{Base: g}, Y0)
+	VMULPS(Mem{Base: m}, b1, Y1) // β1·m
+	VMULPS(Y0, omb1, Y2)         // (1−β1)·g
+	VADDPS(Y2, Y1, Y1)           // m
+	VMOVUPS(Y1, Mem{Base: m})
+	VMULPS(Y0, omb2, Y3) // (1−β2)·g
+	VMULPS(Y0, Y3, Y3)   // ·g
+	VMULPS(Mem{Base: v}, b2, Y4)
+	VADDPS(Y3, Y4, Y4) // v
+	VMOVUPS(Y4, Mem{Base: v})
+	VSQRTPS(Y4, Y5)
+	VDIVPS(sqrtBC2, Y5, Y5) // √v / √(1−β2ᵗ)
+	VADDPS(eps, Y5, Y5)     // denominator
+	VMULPS(Y1, step, Y6)    // lr/(1−β1ᵗ)·m
+	VDIVPS(Y5, Y6, Y6)
+	VMULPS(Mem{Base: p}, decay, Y7)
+	VSUBPS(Y6, Y7, Y7)
+	VMOVUPS(Y7, Mem{Base: p})
+	for _, r := range []GPPhysical{p, g, m, v} {
+		ADDQ(U32(32), r)
+	}
+	DECQ(n)
+	JNZ(LabelRef("adamw_loop"))
+	Label("adamw_done")
 	VZEROUPPER()
 	RET()
 }
