@@ -18,6 +18,7 @@ const cudaPrelude = `#include <algorithm>
 #define __shared__
 struct dim3_ { unsigned x, y, z; };
 struct float4 { float x, y, z, w; };
+float4 make_float4(float, float, float, float);
 extern dim3_ blockIdx, blockDim, threadIdx, gridDim;
 float __int_as_float(int);
 int __float_as_int(float);

@@ -220,9 +220,49 @@ extern "C" __global__ void unpermute(float* out, const float* in, int B, int T, 
 }
 
 // softmax_row: the calling warp turns row a of T scores into
-// softmax(a + m) in place (lane j handles j, j+32, ...). A row whose maximum
-// is -inf (every key masked with -inf) becomes uniform, as on the CPU.
+// softmax(a + m) in place. Lane j handles the float4 groups j, j+32, ...
+// when the row can be read as float4s (ROW4: T a multiple of 4, 16-byte
+// aligned rows), else the elements j, j+32, ...; callers that touch the row
+// afterwards use the same split. A row whose maximum is -inf (every key
+// masked with -inf) becomes uniform, as on the CPU.
+#define ROW4(T, p, q) ((((T) & 3) == 0) && ALIGNED16(p) && ALIGNED16(q))
+
+__device__ __forceinline__ float max4(float4 x) { return fmaxf(fmaxf(x.x, x.y), fmaxf(x.z, x.w)); }
+
 __device__ void softmax_row(float* a, const float* m, int T, int lane) {
+	if (ROW4(T, a, m)) {
+		float4* a4 = (float4*)a;
+		const float4* m4 = (const float4*)m;
+		int T4 = T >> 2;
+		float mx = NEG_INF;
+		for (int j = lane; j < T4; j += 32) {
+			float4 x = a4[j], y = m4[j];
+			x.x += y.x; x.y += y.y; x.z += y.z; x.w += y.w;
+			a4[j] = x;
+			mx = fmaxf(mx, max4(x));
+		}
+		for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+		if (mx == NEG_INF) {
+			float u = 1.0f / (float)T;
+			for (int j = lane; j < T4; j += 32) a4[j] = make_float4(u, u, u, u);
+			return;
+		}
+		float s = 0.0f;
+		for (int j = lane; j < T4; j += 32) {
+			float4 x = a4[j];
+			x.x = expf(x.x - mx); x.y = expf(x.y - mx); x.z = expf(x.z - mx); x.w = expf(x.w - mx);
+			a4[j] = x;
+			s += x.x; s += x.y; s += x.z; s += x.w;
+		}
+		for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+		float inv = 1.0f / s;
+		for (int j = lane; j < T4; j += 32) {
+			float4 x = a4[j];
+			x.x *= inv; x.y *= inv; x.z *= inv; x.w *= inv;
+			a4[j] = x;
+		}
+		return;
+	}
 	float mx = NEG_INF;
 	for (int j = lane; j < T; j += 32) {
 		float x = a[j] + m[j];

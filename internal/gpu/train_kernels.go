@@ -278,14 +278,42 @@ extern "C" __global__ void softmax_bwd(float* ds, const float* p, const float* d
 	if (row >= rows) return;
 	const float* pr = p + row * T;
 	const float* dr = dp + row * T;
+	float* o = ds + row * T;
+	if (ROW4(T, pr, dr) && ALIGNED16(o)) {
+		const float4* p4 = (const float4*)pr;
+		const float4* d4 = (const float4*)dr;
+		float4* o4 = (float4*)o;
+		int T4 = T >> 2;
+		long long base = row * T;
+		float s = 0.0f;
+		for (int j = lane; j < T4; j += 32) {
+			float4 x = p4[j], d = d4[j];
+			if (pd > 0.0f) {
+				long long i = base + 4 * j;
+				d.x *= drop_scale(pd, seed, site, i); d.y *= drop_scale(pd, seed, site, i + 1);
+				d.z *= drop_scale(pd, seed, site, i + 2); d.w *= drop_scale(pd, seed, site, i + 3);
+			}
+			s += x.x * d.x; s += x.y * d.y; s += x.z * d.z; s += x.w * d.w;
+		}
+		for (int k = 16; k > 0; k >>= 1) s += __shfl_xor_sync(0xffffffffu, s, k);
+		for (int j = lane; j < T4; j += 32) {
+			float4 x = p4[j], d = d4[j];
+			if (pd > 0.0f) {
+				long long i = base + 4 * j;
+				d.x *= drop_scale(pd, seed, site, i); d.y *= drop_scale(pd, seed, site, i + 1);
+				d.z *= drop_scale(pd, seed, site, i + 2); d.w *= drop_scale(pd, seed, site, i + 3);
+			}
+			o4[j] = make_float4(x.x * (d.x - s), x.y * (d.y - s), x.z * (d.z - s), x.w * (d.w - s));
+		}
+		return;
+	}
 	float s = 0.0f;
 	for (int j = lane; j < T; j += 32) {
 		float d = dr[j];
 		if (pd > 0.0f) d *= drop_scale(pd, seed, site, row * T + j);
 		s += pr[j] * d;
 	}
-	for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
-	float* o = ds + row * T;
+	for (int k = 16; k > 0; k >>= 1) s += __shfl_xor_sync(0xffffffffu, s, k);
 	for (int j = lane; j < T; j += 32) {
 		float d = dr[j];
 		if (pd > 0.0f) d *= drop_scale(pd, seed, site, row * T + j);
@@ -305,6 +333,22 @@ extern "C" __global__ void softmax_mask_drop(float* att, float* attDrop, const f
 	float* a = att + row * T;
 	softmax_row(a, mask + b * T, T, lane);
 	float* ad = attDrop + row * T;
+	if (ROW4(T, a, mask + b * T)) { // softmax_row's float4 split: the lane's own groups
+		const float4* a4 = (const float4*)a;
+		float4* ad4 = (float4*)ad;
+		if (ALIGNED16(ad)) {
+			for (int j = lane; j < (T >> 2); j += 32) {
+				float4 x = a4[j];
+				long long i = row * T + 4 * j;
+				ad4[j] = make_float4(x.x * drop_scale(p, seed, site, i), x.y * drop_scale(p, seed, site, i + 1),
+					x.z * drop_scale(p, seed, site, i + 2), x.w * drop_scale(p, seed, site, i + 3));
+			}
+		} else {
+			for (int j = lane; j < (T >> 2); j += 32)
+				for (int q = 0; q < 4; q++) ad[4 * j + q] = a[4 * j + q] * drop_scale(p, seed, site, row * T + 4 * j + q);
+		}
+		return;
+	}
 	for (int j = lane; j < T; j += 32) ad[j] = a[j] * drop_scale(p, seed, site, row * T + j); // the lane's own a[j]
 }
 
