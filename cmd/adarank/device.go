@@ -43,7 +43,11 @@ func openDevice(spec, precision string) (*cuda.Device, error) {
 	d, err := cuda.Open(ordinal)
 	if err != nil {
 		if spec == "auto" {
-			fmt.Fprintf(os.Stderr, "adarank: no usable GPU, running on the CPU (%v)\n", err)
+			note := ""
+			if lowered {
+				note = fmt.Sprintf(" in fp32 (--precision %s needs a GPU)", precision)
+			}
+			fmt.Fprintf(os.Stderr, "adarank: no usable GPU, running on the CPU%s (%v)\n", note, err)
 			return nil, nil
 		}
 		return nil, fmt.Errorf("--device %s: %w", spec, err)

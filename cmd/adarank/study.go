@@ -37,7 +37,7 @@ func studyMain(args []string, stdout, stderr io.Writer) error {
 	only := fs.String("only", "", "run only the cells matching: comma list of KEY=V1|V2 (model, task, setting, modules, r, seed, source) or globs on the cell id")
 	maxCells := fs.Int("max-cells", 0, "train at most this many cells, then stop (0: all; rerun to continue)")
 	noReport := fs.Bool("no-report", false, "do not write results.json/results.md at the end")
-	device := fs.String("device", "cpu", "device of the importance sweeps and of the encoder in training: cpu, cuda, cuda:N or auto")
+	device := fs.String("device", "auto", "device of the importance sweeps and of the encoder in training: cpu, cuda, cuda:N or auto (the GPU when one is usable)")
 	precision := fs.String("precision", "fp32", precisionUsage)
 	quiet := fs.Bool("quiet", false, "no progress bar")
 	fs.Usage = func() {
