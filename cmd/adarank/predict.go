@@ -72,6 +72,7 @@ type PredictSettings struct {
 	AvgRank    float64  `json:"avg_rank"`
 	Trials     int      `json:"trials"`
 	Seed       uint64   `json:"seed"`
+	RNG        string   `json:"rng"` // noise generator: pcg or philox
 	NoiseScale float64  `json:"noise_scale"`
 	BiasNoise  bool     `json:"bias_noise"`
 	Against    string   `json:"against"`
@@ -106,6 +107,7 @@ func predictMain(args []string, stdout io.Writer) error {
 	avgRank := fs.Float64("avg-rank", 8, "target average rank r (budget = r × modules per type, or all modules with --joint)")
 	trials := fs.Int("trials", 5, "noise trials per module")
 	seed := fs.Uint64("seed", 1, "random seed for the noise")
+	rng := fs.String("rng", adarank.NoisePCG, "noise generator: pcg (the same numbers on CPU and GPU; on a GPU drawn by the CPU and uploaded) or philox (counter-based; on a GPU drawn by the GPU itself)")
 	noise := fs.Float64("noise-scale", 1.0, "noise std as a multiple of std(W)")
 	noBias := fs.Bool("no-bias-noise", false, "leave biases unperturbed")
 	against := fs.String("against", adarank.AgainstCopies, "copies (two perturbed copies, the paper) or reference (perturbed vs unperturbed, the reference code)")
@@ -165,7 +167,7 @@ func predictMain(args []string, stdout io.Writer) error {
 		return err
 	}
 	o := adarank.SweepOptions{Modules: mods, Trials: *trials, NoiseScale: *noise, BiasNoise: !*noBias,
-		Against: *against, Output: *output, Cumulative: *cumulative, NoCache: *noCache, Seed: *seed}
+		Against: *against, Output: *output, Cumulative: *cumulative, NoCache: *noCache, Seed: *seed, Noise: *rng}
 	if err := o.Validate(m); err != nil {
 		return err
 	}
@@ -208,7 +210,7 @@ func predictMain(args []string, stdout io.Writer) error {
 	rep := PredictReport{
 		Tool: "adarank predict", Created: time.Now().UTC().Format(time.RFC3339),
 		Model: m.Cfg.SourceModel, ModelType: m.Cfg.Arch, WeightsHash: m.Hash(), Layers: L,
-		Settings: PredictSettings{Modules: mods, AvgRank: *avgRank, Trials: *trials, Seed: *seed, NoiseScale: *noise,
+		Settings: PredictSettings{Modules: mods, AvgRank: *avgRank, Trials: *trials, Seed: *seed, RNG: o.Noise, NoiseScale: *noise,
 			BiasNoise: !*noBias, Against: o.Against, Output: o.Output, Cumulative: *cumulative, Rounding: string(round),
 			MinRank: alloc.MinRank, MaxRank: alloc.MaxRank, Joint: *joint, Probes: probeDesc, NumProbes: len(texts),
 			MaxLen: *maxLen, Cache: !*noCache, Device: deviceName(dev)},

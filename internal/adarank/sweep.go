@@ -2,7 +2,6 @@ package adarank
 
 import (
 	"fmt"
-	"hash/fnv"
 	"math"
 	"math/rand/v2"
 
@@ -33,6 +32,7 @@ type SweepOptions struct {
 	Cumulative bool // reference-notebook bug: noise accumulates across trials and layers
 	NoCache    bool // recompute every layer from the embeddings (slow path)
 	Seed       uint64
+	Noise      string // NoisePCG (default) or NoisePhilox
 	// MaxTokens bounds the tokens in one forward batch (several perturbed
 	// copies are stacked into one batch up to this size); 0 = 8192.
 	MaxTokens int
@@ -88,15 +88,24 @@ func (o *SweepOptions) Validate(m *model.Model) error {
 	if o.MaxTokens <= 0 {
 		o.MaxTokens = 8192
 	}
+	switch o.Noise {
+	case "":
+		o.Noise = NoisePCG
+	case NoisePCG:
+	case NoisePhilox:
+		if o.Cumulative {
+			return fmt.Errorf("--cumulative draws its noise from the reference notebook's PCG streams: use --rng pcg")
+		}
+	default:
+		return fmt.Errorf("unknown noise generator %q (want pcg or philox)", o.Noise)
+	}
 	return nil
 }
 
 // NoiseRNG gives the noise stream of one (module, layer, trial, copy), so the
 // noise does not depend on batching, caching, thread count or device.
 func NoiseRNG(seed uint64, typ string, layer, trial, copyIdx int) *rand.Rand {
-	h := fnv.New64a()
-	fmt.Fprintf(h, "%s/%d/%d/%d", typ, layer, trial, copyIdx)
-	return rand.New(rand.NewPCG(seed, h.Sum64()))
+	return rand.New(rand.NewPCG(seed, NoiseStream(typ, layer, trial, copyIdx)))
 }
 
 // PopStd is the population standard deviation of x (float64 accumulation).
@@ -271,12 +280,20 @@ func (s *sweeper) trials(typ string, l int, trs []int) []float64 {
 	var pw, pb [][]float32
 	for _, tr := range trs {
 		for c := 0; c < k; c++ {
-			rng := NoiseRNG(s.o.Seed, typ, l, tr, c)
 			w1 := make([]float32, len(w))
-			perturbed(w1, w, s.o.NoiseScale, rng)
 			b1 := append([]float32(nil), b...)
-			if s.o.BiasNoise {
-				perturbed(b1, b, s.o.NoiseScale, rng)
+			if s.o.Noise == NoisePhilox {
+				stream := NoiseStream(typ, l, tr, c)
+				PerturbPhilox(w1, w, s.o.NoiseScale*PopStd(w), s.o.Seed, stream, 0)
+				if s.o.BiasNoise {
+					PerturbPhilox(b1, b, s.o.NoiseScale*PopStd(b), s.o.Seed, stream, 1)
+				}
+			} else {
+				rng := NoiseRNG(s.o.Seed, typ, l, tr, c)
+				perturbed(w1, w, s.o.NoiseScale, rng)
+				if s.o.BiasNoise {
+					perturbed(b1, b, s.o.NoiseScale, rng)
+				}
 			}
 			pw, pb = append(pw, w1), append(pb, b1)
 		}

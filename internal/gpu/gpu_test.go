@@ -222,6 +222,39 @@ func TestSweepMatchesCPU(t *testing.T) {
 	}
 }
 
+// With Philox noise (drawn by the perturb_philox kernel, nothing uploaded)
+// the GPU sweep equals the CPU sweep with the same generator, and differs
+// from the PCG streams.
+func TestSweepPhiloxMatchesCPU(t *testing.T) {
+	for _, bias := range []bool{true, false} {
+		m := testModel(t, "bert", "gelu", true)
+		probes := testBatch(m, 4, 7, 2)
+		o := adarank.SweepOptions{Modules: model.ModuleTypes, Trials: 2, NoiseScale: 0.7, BiasNoise: bias, Seed: 11,
+			Noise: adarank.NoisePhilox}
+		want, err := adarank.Sweep(m, probes, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hd := newHostDev()
+		got, err := sweepOn(hd, m, probes, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameImportances(t, "philox", got, want, 1e-4)
+		if n := hd.launches["perturb_philox"]; n == 0 {
+			t.Errorf("perturb_philox never launched")
+		}
+		o.Noise = adarank.NoisePCG
+		pcg, err := adarank.Sweep(m, probes, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pcg[0].Trials[0] == want[0].Trials[0] {
+			t.Errorf("philox and pcg noise give the same importance")
+		}
+	}
+}
+
 func TestSweepRejectsCPUOnlyOptions(t *testing.T) {
 	m := testModel(t, "bert", "gelu", true)
 	probes := testBatch(m, 2, 5, 1)
@@ -251,7 +284,7 @@ func TestKernelSource(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(sigs) != 8 || k.absdiffSum == nil || k.embedLN == nil {
+	if len(sigs) != 9 || k.absdiffSum == nil || k.embedLN == nil || k.perturbPhilox == nil {
 		t.Errorf("kernels: %d in source", len(sigs))
 	}
 	for _, banned := range []string{"#include", "printf"} {

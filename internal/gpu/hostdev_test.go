@@ -6,6 +6,7 @@ import (
 	"sort"
 	"testing"
 
+	"github.com/adarank/adarank/internal/adarank"
 	"github.com/adarank/adarank/internal/cuda"
 )
 
@@ -218,6 +219,9 @@ func (h *hostDev) Launch(f *cuda.Function, grid, block cuda.Dim3, shmem int, arg
 		h.softmaxMask(min(n(2), grid.X*(block.X/32)), p(0), p(1), n(3), n(4), n(5))
 	case "gather_cls":
 		h.gatherCLS(p(0), p(1), n(2), n(3), n(4))
+	case "perturb_philox":
+		cnt := int(int64(slots[2]))
+		adarank.PerturbPhilox(h.f32(p(0), cnt), h.f32(p(1), cnt), float64(fl(3)), slots[4], slots[5], uint32(n(6)))
 	case "absdiff_sum":
 		h.absdiffSum(p(0), p(1), p(2), n(3))
 	default:

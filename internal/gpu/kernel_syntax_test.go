@@ -19,6 +19,8 @@ const cudaPrelude = `#include <algorithm>
 struct dim3_ { unsigned x, y, z; };
 struct float4 { float x, y, z, w; };
 float4 make_float4(float, float, float, float);
+unsigned int __umulhi(unsigned int, unsigned int);
+void sincos(double, double*, double*);
 extern dim3_ blockIdx, blockDim, threadIdx, gridDim;
 float __int_as_float(int);
 int __float_as_int(float);

@@ -305,6 +305,50 @@ extern "C" __global__ void gather_cls(float* out, const float* h, int B, int T, 
 	}
 }
 
+// philox4x32: Philox-4x32-10 on counter c under key (k0, k1), in place
+// (adarank.Philox4x32).
+__device__ __forceinline__ void philox4x32(unsigned int c[4], unsigned int k0, unsigned int k1) {
+	for (int r = 0; r < 10; r++) {
+		unsigned int hi0 = __umulhi(0xD2511F53u, c[0]), lo0 = 0xD2511F53u * c[0];
+		unsigned int hi1 = __umulhi(0xCD9E8D57u, c[2]), lo1 = 0xCD9E8D57u * c[2];
+		unsigned int n0 = hi1 ^ c[1] ^ k0, n2 = hi0 ^ c[3] ^ k1;
+		c[0] = n0; c[1] = lo1; c[2] = n2; c[3] = lo0;
+		k0 += 0x9E3779B9u;
+		k1 += 0xBB67AE85u;
+	}
+}
+
+// box_muller: two standard normals from two uniform words, in double
+// (u1 = (a+1)/2^32, u2 = b/2^32), as adarank.PerturbPhilox.
+__device__ __forceinline__ void box_muller(unsigned int a, unsigned int b, double* z0, double* z1) {
+	double u1 = ((double)a + 1.0) * (1.0 / 4294967296.0);
+	double u2 = (double)b * (1.0 / 4294967296.0);
+	double rad = sqrt(-2.0 * log(u1));
+	double s, c;
+	sincos(6.283185307179586 * u2, &s, &c);
+	*z0 = rad * c;
+	*z1 = rad * s;
+}
+
+// perturb_philox: out[i] = w[i] + sd·z_i with the normals of
+// adarank.PerturbPhilox (block i/4 of counter (i/4, which, stream) under
+// key seed); one thread per block of 4.
+extern "C" __global__ void perturb_philox(float* out, const float* w, long long n, float sd, long long seed, long long stream, int which) {
+	long long nb = (n + 3) / 4;
+	unsigned long long sd64 = (unsigned long long)seed, st64 = (unsigned long long)stream;
+	for (long long i4 = (long long)blockIdx.x * blockDim.x + threadIdx.x; i4 < nb; i4 += (long long)gridDim.x * blockDim.x) {
+		unsigned int c[4] = {(unsigned int)i4, (unsigned int)which, (unsigned int)st64, (unsigned int)(st64 >> 32)};
+		philox4x32(c, (unsigned int)sd64, (unsigned int)(sd64 >> 32));
+		double z[4];
+		box_muller(c[0], c[1], &z[0], &z[1]);
+		box_muller(c[2], c[3], &z[2], &z[3]);
+		for (int k = 0; k < 4; k++) {
+			long long i = 4 * i4 + k;
+			if (i < n) out[i] = w[i] + (float)(z[k] * (double)sd);
+		}
+	}
+}
+
 // absdiff_sum: *slot += sum |a[i] - b[i]| over n values (double accumulation).
 extern "C" __global__ void absdiff_sum(double* slot, const float* a, const float* b, int n) {
 	double s = 0.0;

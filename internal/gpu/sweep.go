@@ -145,14 +145,18 @@ func (g *Model) Sweep(probes model.Batch, o adarank.SweepOptions) ([]adarank.Imp
 		return nil, err
 	}
 
-	// Noise is drawn on CPU threads ahead of the GPU into page-locked
+	// PCG noise is drawn on CPU threads ahead of the GPU into page-locked
 	// buffers; each trial's uploads are queued asynchronously, and a buffer
 	// goes back to the producer once a fence after its upload has passed.
 	// The device weight buffers are reused by every trial: stream order puts
 	// each upload after the kernels of the previous trial that read them.
-	src, err := newNoiseSource(mods, o.Trials, copies, o.NoiseScale, o.BiasNoise, o.Seed, maxW, maxB, g.d.AllocHost)
-	if err != nil {
-		return nil, err
+	// Philox noise is drawn on the GPU into the same buffers (no host work).
+	philox := o.Noise == adarank.NoisePhilox
+	var src *noiseSource
+	if !philox {
+		if src, err = newNoiseSource(mods, o.Trials, copies, o.NoiseScale, o.BiasNoise, o.Seed, maxW, maxB, g.d.AllocHost); err != nil {
+			return nil, err
+		}
 	}
 	type inFlight struct {
 		wait func() error
@@ -164,12 +168,34 @@ func (g *Model) Sweep(probes model.Batch, o adarank.SweepOptions) ([]adarank.Imp
 			q.wait()
 		}
 		g.d.Sync() // on an error path, uploads from the staging buffers may still be queued
-		src.stop()
+		if src != nil {
+			src.stop()
+		}
 	}()
 	done := 0
 	for mi, mod := range mods {
+		sdW, sdB := o.NoiseScale*adarank.PopStd(mod.w), o.NoiseScale*adarank.PopStd(mod.b)
 		for tr := 0; tr < o.Trials; tr++ {
 			ov := &Override{Layer: mod.layer, Type: mod.typ, NSeg: copies}
+			if philox {
+				for s := 0; s < copies; s++ {
+					if err := g.perturbPhilox(dw[s].Ptr, db[s].Ptr, mod, sdW, sdB, o, tr, s); err != nil {
+						return nil, err
+					}
+					ov.W[s], ov.Bias[s] = dw[s].Ptr, db[s].Ptr
+				}
+				slot := slots.Ptr + cuda.DevPtr(8*(mi*o.Trials+tr))
+				for _, ch := range chunks {
+					if err := g.perturbedChunk(big, ch, mod.layer, copies, ov, o.Output, slot); err != nil {
+						return nil, err
+					}
+				}
+				done++
+				if o.Progress != nil {
+					o.Progress(done, nTrials)
+				}
+				continue
+			}
 			var jobs []*noiseJob
 			for s := 0; s < copies; s++ {
 				j := src.next()
@@ -227,6 +253,25 @@ func (g *Model) Sweep(probes model.Batch, o adarank.SweepOptions) ([]adarank.Imp
 		out[mi] = imp
 	}
 	return out, nil
+}
+
+// perturbPhilox writes copy s of trial tr of module mod into dw (weights)
+// and db (bias) on the device: Philox noise of sd sdW / sdB (the bias only
+// with o.BiasNoise) added to the model's values, as adarank.PerturbPhilox.
+func (g *Model) perturbPhilox(dw, db cuda.DevPtr, mod moduleRef, sdW, sdB float64, o adarank.SweepOptions, tr, s int) error {
+	stream := int64(adarank.NoiseStream(mod.typ, mod.layer, tr, s))
+	launch := func(out cuda.DevPtr, src []float32, sd float64, which int) error {
+		n := len(src)
+		return g.d.Launch(g.k.perturbPhilox, elemGrid((n+3)/4), cuda.Dim3{X: elemBlock}, 0, out, g.ptr(src), int64(n), float32(sd),
+			int64(o.Seed), stream, which)
+	}
+	if err := launch(dw, mod.w, sdW, 0); err != nil {
+		return err
+	}
+	if o.BiasNoise {
+		return launch(db, mod.b, sdB, 1)
+	}
+	return g.d.Copy(db, g.ptr(mod.b), len(mod.b))
 }
 
 // prepareChunk runs the unperturbed forward for one chunk of probes in the

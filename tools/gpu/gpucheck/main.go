@@ -326,9 +326,13 @@ func sweepParity(d *cuda.Device, refDir string) {
 		}
 	}
 	for _, it := range items {
-		for _, against := range []string{adarank.AgainstCopies, adarank.AgainstReference} {
+		for _, against := range []string{adarank.AgainstCopies, adarank.AgainstReference, "copies/philox"} {
+			noise := adarank.NoisePCG
+			if against == "copies/philox" { // Philox noise drawn by the GPU against the same generator on the CPU
+				against, noise = adarank.AgainstCopies, adarank.NoisePhilox
+			}
 			o := adarank.SweepOptions{Modules: model.ModuleTypes, Trials: 3, NoiseScale: 1, BiasNoise: true,
-				Against: against, Seed: 42}
+				Against: against, Seed: 42, Noise: noise}
 			want, err := adarank.Sweep(it.m, it.b, o)
 			if err != nil {
 				fatal(err)
@@ -351,10 +355,10 @@ func sweepParity(d *cuda.Device, refDir string) {
 				if tf32 {
 					tol = 5e-2
 				}
-				record(map[string]any{"kind": "sweep_parity", "model": it.name, "against": against, "precision": precName(tf32),
+				record(map[string]any{"kind": "sweep_parity", "model": it.name, "against": against, "noise": noise, "precision": precName(tf32),
 					"max_rel": maxRel, "same_order": same})
-				check(maxRel <= tol && (same || tf32), "%-18s %-9s %-4s max rel diff %.2e, per-type ranking identical: %v (tol %.0e)",
-					it.name, against, precName(tf32), maxRel, same, tol)
+				check(maxRel <= tol && (same || tf32), "%-18s %-9s %-6s %-4s max rel diff %.2e, per-type ranking identical: %v (tol %.0e)",
+					it.name, against, noise, precName(tf32), maxRel, same, tol)
 			}
 		}
 	}
@@ -413,20 +417,25 @@ func timings(d *cuda.Device, smallTrials, bigTrials, bigProbes int, cpu bool) {
 		record(map[string]any{"kind": "noise", "case": cs.name, "seconds": nt.Seconds(), "module_trials": moduleTrials})
 		// Variants: the optimisations one by one (plain = CPU chunking, full last layer).
 		type variant struct {
-			name            string
-			buckets, clsTop bool
+			name                    string
+			buckets, clsTop, philox bool
 		}
-		variants := []variant{{"", true, true}}
+		// philox: the noise drawn on the GPU (--rng philox) instead of on the CPU.
+		variants := []variant{{"", true, true, false}, {"philox", true, true, true}}
 		if cs.B > 16 {
-			variants = append(variants, variant{"plain", false, false}, variant{"+buckets", true, false})
+			variants = append(variants, variant{"plain", false, false, false}, variant{"+buckets", true, false, false})
 		}
 		for _, tf32 := range []bool{false, true} {
 			d.SetTF32(tf32)
 			for _, v := range variants {
-				if v.name != "" && !tf32 {
+				if v.name != "" && !v.philox && !tf32 {
 					continue // variants timed in tf32 only, to save device time
 				}
 				gpu.NoLengthBuckets, gpu.FullLastLayer = !v.buckets, !v.clsTop
+				o := o
+				if v.philox {
+					o.Noise = adarank.NoisePhilox
+				}
 				// Warm-up: one module, one trial (kernels are compiled at Upload).
 				w := o
 				w.Modules, w.Trials = []string{model.Value}, 1
