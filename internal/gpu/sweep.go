@@ -177,54 +177,49 @@ func (g *Model) Sweep(probes model.Batch, o adarank.SweepOptions) ([]adarank.Imp
 		sdW, sdB := o.NoiseScale*adarank.PopStd(mod.w), o.NoiseScale*adarank.PopStd(mod.b)
 		for tr := 0; tr < o.Trials; tr++ {
 			ov := &Override{Layer: mod.layer, Type: mod.typ, NSeg: copies}
-			if philox {
+			if err := func() error {
+				if philox {
+					for s := 0; s < copies; s++ {
+						if err := g.perturbPhilox(dw[s].Ptr, db[s].Ptr, mod, sdW, sdB, o, tr, s); err != nil {
+							return err
+						}
+						ov.W[s], ov.Bias[s] = dw[s].Ptr, db[s].Ptr
+					}
+					return nil
+				}
+				var jobs []*noiseJob
 				for s := 0; s < copies; s++ {
-					if err := g.perturbPhilox(dw[s].Ptr, db[s].Ptr, mod, sdW, sdB, o, tr, s); err != nil {
-						return nil, err
+					j := src.next()
+					if j == nil || j.typ != mod.typ || j.layer != mod.layer || j.tr != tr || j.copyIdx != s {
+						return fmt.Errorf("gpu: internal error: noise out of order")
+					}
+					jobs = append(jobs, j)
+					if err := g.d.UploadAsync(dw[s].Ptr, j.buf.w, 0, len(j.outW)); err != nil {
+						return err
+					}
+					if err := g.d.UploadAsync(db[s].Ptr, j.buf.b, 0, len(j.outB)); err != nil {
+						return err
 					}
 					ov.W[s], ov.Bias[s] = dw[s].Ptr, db[s].Ptr
 				}
-				slot := slots.Ptr + cuda.DevPtr(8*(mi*o.Trials+tr))
-				for _, ch := range chunks {
-					if err := g.perturbedChunk(big, ch, mod.layer, copies, ov, o.Output, slot); err != nil {
-						return nil, err
+				wait, err := g.d.Fence()
+				if err != nil {
+					return err
+				}
+				queued = append(queued, inFlight{wait, jobs})
+				if len(queued) >= noiseHeld-1 {
+					q := queued[0]
+					queued = queued[1:]
+					if err := q.wait(); err != nil {
+						return err
+					}
+					for _, j := range q.jobs {
+						src.release(j)
 					}
 				}
-				done++
-				if o.Progress != nil {
-					o.Progress(done, nTrials)
-				}
-				continue
-			}
-			var jobs []*noiseJob
-			for s := 0; s < copies; s++ {
-				j := src.next()
-				if j == nil || j.typ != mod.typ || j.layer != mod.layer || j.tr != tr || j.copyIdx != s {
-					return nil, fmt.Errorf("gpu: internal error: noise out of order")
-				}
-				jobs = append(jobs, j)
-				if err := g.d.UploadAsync(dw[s].Ptr, j.buf.w, 0, len(j.outW)); err != nil {
-					return nil, err
-				}
-				if err := g.d.UploadAsync(db[s].Ptr, j.buf.b, 0, len(j.outB)); err != nil {
-					return nil, err
-				}
-				ov.W[s], ov.Bias[s] = dw[s].Ptr, db[s].Ptr
-			}
-			wait, err := g.d.Fence()
-			if err != nil {
+				return nil
+			}(); err != nil {
 				return nil, err
-			}
-			queued = append(queued, inFlight{wait, jobs})
-			if len(queued) >= noiseHeld-1 {
-				q := queued[0]
-				queued = queued[1:]
-				if err := q.wait(); err != nil {
-					return nil, err
-				}
-				for _, j := range q.jobs {
-					src.release(j)
-				}
 			}
 			slot := slots.Ptr + cuda.DevPtr(8*(mi*o.Trials+tr))
 			for _, ch := range chunks {

@@ -269,6 +269,15 @@ extern "C" __global__ void act_bwd(float* dx, const float* dy, const float* x, l
 	for (long long i = i0; i < n; i += step) dx[i] = dy[i] * act_deriv(x[i], act);
 }
 
+// drop4 applies the dropout masks of elements i..i+3 to d.
+__device__ __forceinline__ float4 drop4(float4 d, float p, long long seed, int site, long long i) {
+	d.x *= drop_scale(p, seed, site, i);
+	d.y *= drop_scale(p, seed, site, i + 1);
+	d.z *= drop_scale(p, seed, site, i + 2);
+	d.w *= drop_scale(p, seed, site, i + 3);
+	return d;
+}
+
 // softmax_bwd: one warp per row of T: ds = p·(dp' − Σ dp'·p) with
 // dp' = dp times the attention-dropout mask of (pd, seed, site) when pd > 0
 // (the dropout backward fused in; ds may alias dp).
@@ -288,21 +297,13 @@ extern "C" __global__ void softmax_bwd(float* ds, const float* p, const float* d
 		float s = 0.0f;
 		for (int j = lane; j < T4; j += 32) {
 			float4 x = p4[j], d = d4[j];
-			if (pd > 0.0f) {
-				long long i = base + 4 * j;
-				d.x *= drop_scale(pd, seed, site, i); d.y *= drop_scale(pd, seed, site, i + 1);
-				d.z *= drop_scale(pd, seed, site, i + 2); d.w *= drop_scale(pd, seed, site, i + 3);
-			}
+			if (pd > 0.0f) d = drop4(d, pd, seed, site, base + 4 * j);
 			s += x.x * d.x; s += x.y * d.y; s += x.z * d.z; s += x.w * d.w;
 		}
 		for (int k = 16; k > 0; k >>= 1) s += __shfl_xor_sync(0xffffffffu, s, k);
 		for (int j = lane; j < T4; j += 32) {
 			float4 x = p4[j], d = d4[j];
-			if (pd > 0.0f) {
-				long long i = base + 4 * j;
-				d.x *= drop_scale(pd, seed, site, i); d.y *= drop_scale(pd, seed, site, i + 1);
-				d.z *= drop_scale(pd, seed, site, i + 2); d.w *= drop_scale(pd, seed, site, i + 3);
-			}
+			if (pd > 0.0f) d = drop4(d, pd, seed, site, base + 4 * j);
 			o4[j] = make_float4(x.x * (d.x - s), x.y * (d.y - s), x.z * (d.z - s), x.w * (d.w - s));
 		}
 		return;
@@ -338,10 +339,7 @@ extern "C" __global__ void softmax_mask_drop(float* att, float* attDrop, const f
 		float4* ad4 = (float4*)ad;
 		if (ALIGNED16(ad)) {
 			for (int j = lane; j < (T >> 2); j += 32) {
-				float4 x = a4[j];
-				long long i = row * T + 4 * j;
-				ad4[j] = make_float4(x.x * drop_scale(p, seed, site, i), x.y * drop_scale(p, seed, site, i + 1),
-					x.z * drop_scale(p, seed, site, i + 2), x.w * drop_scale(p, seed, site, i + 3));
+				ad4[j] = drop4(a4[j], p, seed, site, row * T + 4 * j);
 			}
 		} else {
 			for (int j = lane; j < (T >> 2); j += 32)
