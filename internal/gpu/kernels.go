@@ -88,20 +88,31 @@ __device__ __forceinline__ void ln_regs(float* o, float (&v)[LNF_REG], float* me
 	}
 }
 
+// embed_regs loads token row r's embedding sum wte[ids[r]] + wpe[pos[r]] +
+// tte[types[r]] into the calling thread's registers (ln_regs' split), and
+// into sm unless it is null.
+__device__ __forceinline__ void embed_regs(float (&v)[LNF_REG], float* sm, long long r, const int* ids, const int* pos,
+		const int* types, const float* wte, const float* wpe, const float* tte, int H) {
+	const float* w = wte + (long long)ids[r] * H;
+	const float* p = wpe + (long long)pos[r] * H;
+	const float* t = tte + (long long)types[r] * H;
+#pragma unroll
+	for (int k = 0; k < LNF_REG; k++) {
+		int c = (int)(threadIdx.x + blockDim.x * k);
+		if (c < H) {
+			v[k] = (w[c] + p[c]) + t[c];
+			if (sm) sm[c] = v[k];
+		}
+	}
+}
+
 // embed_ln: one block per token row r:
 // out[r] = LayerNorm(wte[ids[r]] + wpe[pos[r]] + tte[types[r]]).
 extern "C" __global__ void embed_ln(float* out, const int* ids, const int* pos, const int* types,
 		const float* wte, const float* wpe, const float* tte, const float* g, const float* b, int H, float eps, int rows) {
 	LNF_ROW(r, rows)
-	const float* w = wte + (long long)ids[r] * H;
-	const float* p = wpe + (long long)pos[r] * H;
-	const float* t = tte + (long long)types[r] * H;
 	float v[LNF_REG];
-#pragma unroll
-	for (int k = 0; k < LNF_REG; k++) {
-		int c = (int)(threadIdx.x + blockDim.x * k);
-		if (c < H) v[k] = (w[c] + p[c]) + t[c];
-	}
+	embed_regs(v, 0, r, ids, pos, types, wte, wpe, tte, H);
 	ln_regs(out + r * H, v, 0, 0, g, b, H, eps);
 }
 

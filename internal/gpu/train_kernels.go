@@ -34,19 +34,8 @@ extern "C" __global__ void dropout(float* out, const float* in, long long n, flo
 extern "C" __global__ void embed_ln_train(float* out, float* sum, float* mean, float* rstd, const int* ids, const int* pos,
 		const int* types, const float* wte, const float* wpe, const float* tte, const float* g, const float* b, int H, float eps, int rows) {
 	LNF_ROW(r, rows)
-	float* sm = sum + r * H;
-	const float* w = wte + (long long)ids[r] * H;
-	const float* p = wpe + (long long)pos[r] * H;
-	const float* t = tte + (long long)types[r] * H;
 	float v[LNF_REG];
-#pragma unroll
-	for (int k = 0; k < LNF_REG; k++) {
-		int c = (int)(threadIdx.x + blockDim.x * k);
-		if (c < H) {
-			v[k] = (w[c] + p[c]) + t[c];
-			sm[c] = v[k];
-		}
-	}
+	embed_regs(v, sum + r * H, r, ids, pos, types, wte, wpe, tte, H);
 	ln_regs(out + r * H, v, mean + r, rstd + r, g, b, H, eps);
 }
 
