@@ -42,6 +42,7 @@ type cublasFns struct {
 	cublasCreate, cublasDestroy, cublasSetStream, cublasSetMathMode uintptr
 	cublasSgemm, cublasSgemmStridedBatched, cublasGetVersion        uintptr
 	cublasGemmEx, cublasGemmStridedBatchedEx                        uintptr
+	cublasSgemmBatched, cublasGemmBatchedEx                         uintptr
 }
 
 // libs holds the three opened libraries. They are opened once per process
@@ -156,6 +157,7 @@ func openLibs() (*libs, error) {
 		&b.cublasSetMathMode: "cublasSetMathMode", &b.cublasSgemm: "cublasSgemm_v2",
 		&b.cublasSgemmStridedBatched: "cublasSgemmStridedBatched", &b.cublasGetVersion: "cublasGetVersion_v2",
 		&b.cublasGemmEx: "cublasGemmEx", &b.cublasGemmStridedBatchedEx: "cublasGemmStridedBatchedEx",
+		&b.cublasSgemmBatched: "cublasSgemmBatched", &b.cublasGemmBatchedEx: "cublasGemmBatchedEx",
 	}); err != nil {
 		return nil, err
 	}

@@ -32,6 +32,8 @@ type device interface {
 	Gemm(tA, tB bool, M, N, K int, alpha float32, A cuda.DevPtr, lda int, B cuda.DevPtr, ldb int, beta float32, C cuda.DevPtr, ldc int) error
 	GemmStridedBatched(tA, tB bool, M, N, K int, alpha float32, A cuda.DevPtr, lda, strideA int, B cuda.DevPtr, ldb, strideB int,
 		beta float32, C cuda.DevPtr, ldc, strideC, batch int) error
+	GemmBatched(tA, tB bool, M, N, K int, alpha float32, Aptrs cuda.DevPtr, lda int, Bptrs cuda.DevPtr, ldb int,
+		beta float32, Cptrs cuda.DevPtr, ldc, batch int) error
 	Compile(name, src string, opts ...string) (*cuda.Module, error)
 	Launch(f *cuda.Function, grid, block cuda.Dim3, shmem int, args ...any) error
 }
@@ -41,7 +43,7 @@ var _ device = (*cuda.Device)(nil)
 // kernels are the compiled functions of kernelSource.
 type kernels struct {
 	embedLN, biasResLN, biasAct, biasPermute, unpermute, softmaxMask, gatherCLS, absdiffSum *cuda.Function
-	perturbPhilox                                                                           *cuda.Function
+	perturbPhilox, softmaxMaskQB, qbias, fillPtrs                                           *cuda.Function
 	lnThreads                                                                               int // LNThreads when compiled
 }
 
@@ -70,6 +72,7 @@ func loadKernels(d device, H, lnThreads int) (*kernels, error) {
 		{"embed_ln", &k.embedLN}, {"bias_res_ln", &k.biasResLN}, {"bias_act", &k.biasAct},
 		{"bias_permute", &k.biasPermute}, {"unpermute", &k.unpermute}, {"softmax_mask", &k.softmaxMask},
 		{"gather_cls", &k.gatherCLS}, {"absdiff_sum", &k.absdiffSum}, {"perturb_philox", &k.perturbPhilox},
+		{"softmax_mask_qb", &k.softmaxMaskQB}, {"qbias", &k.qbias}, {"fill_ptrs", &k.fillPtrs},
 	} {
 		f, err := m.Func(e.name)
 		if err != nil {

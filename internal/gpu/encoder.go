@@ -85,6 +85,13 @@ type Workspace struct {
 	clsIn, clsQ, clsCtx, clsLN1 cuda.DevPtr // [B, H]
 	clsFI                       cuda.DevPtr // [B, I]
 	clsAtt                      cuda.DevPtr // [B, nh, 1, T]
+	// NoPermuteAttention: the query-bias term of the scores [B, nh, T], the
+	// pointer arrays of the batched attention GEMMs (queries, keys, values,
+	// scores, context; B·nh addresses each) and the value-bias fold's rows.
+	qb                     cuda.DevPtr
+	ptrQ, ptrK, ptrV       cuda.DevPtr
+	ptrAtt, ptrCtx         cuda.DevPtr
+	bvRows, bvOut, outBias cuda.DevPtr // [2, H] each
 }
 
 // NewWorkspace allocates activations for up to maxB sequences of T tokens.
@@ -121,6 +128,10 @@ func (g *Model) newWorkspace(capSeq, capTok, capAtt int) (*Workspace, error) {
 		{"CLS layer input", maxB * H, &ws.clsIn}, {"CLS queries", maxB * H, &ws.clsQ}, {"CLS context", maxB * H, &ws.clsCtx},
 		{"CLS attention LayerNorm output", maxB * H, &ws.clsLN1}, {"CLS feed-forward activations", maxB * I, &ws.clsFI},
 		{"CLS attention probabilities", nh * capTok, &ws.clsAtt},
+		{"query-bias scores", nh * capTok, &ws.qb},
+		{"query pointers", 2 * nh * maxB, &ws.ptrQ}, {"key pointers", 2 * nh * maxB, &ws.ptrK}, {"value pointers", 2 * nh * maxB, &ws.ptrV},
+		{"score pointers", 2 * nh * maxB, &ws.ptrAtt}, {"context pointers", 2 * nh * maxB, &ws.ptrCtx},
+		{"value-bias rows", 2 * H, &ws.bvRows}, {"value-bias projection", 2 * H, &ws.bvOut}, {"attention-output bias", 2 * H, &ws.outBias},
 	} {
 		b, err := g.d.AllocF32(fmt.Sprintf("%s for %d sequences, %d tokens", a.name, capSeq, capTok), a.n)
 		if err != nil {
@@ -267,43 +278,18 @@ func (g *Model) linear(l int, typ string, out, in cuda.DevPtr, rows, segRows int
 // Layer runs encoder layer l on the hidden states in place.
 func (g *Model) Layer(ws *Workspace, l int, ov *Override) error {
 	c := g.Cfg
-	H, I, nh := c.Hidden, c.Inter, c.Heads
-	hs := H / nh
-	B, T := ws.B, ws.T
-	BT := B * T
+	H, I := c.Hidden, c.Inter
+	BT := ws.B * ws.T
 	L := &g.Host.P.Layers[l]
 	k := g.k
-	// Q, K, V: GEMM, then bias + permute to [B, nh, T, hs].
-	for _, qkv := range []struct {
-		typ string
-		dst cuda.DevPtr
-	}{{model.Query, ws.q}, {model.Key, ws.k}, {model.Value, ws.v}} {
-		b0, b1, seg, err := g.linear(l, qkv.typ, ws.tmp, ws.hidden, BT, ov.segRows(), ov)
-		if err != nil {
-			return err
-		}
-		if err := g.d.Launch(k.biasPermute, rowsGrid(B*T, H), cuda.Dim3{X: elemBlock}, 0, qkv.dst, ws.tmp, b0, b1, seg, B, T, nh, hs); err != nil {
-			return err
-		}
+	var b0, b1 cuda.DevPtr
+	var seg int
+	var err error
+	if NoPermuteAttention {
+		b0, b1, seg, err = g.attentionInPlace(ws, l, ov)
+	} else {
+		b0, b1, seg, err = g.attentionPermuted(ws, l, ov)
 	}
-	// Scores, masked softmax, context: att = softmax(q·kᵀ/√hs + mask); q ← att·v.
-	scale := float32(1 / math.Sqrt(float64(hs)))
-	if err := g.d.GemmStridedBatched(false, true, T, T, hs, scale, ws.q, hs, T*hs, ws.k, hs, T*hs, 0, ws.att, T, T*T, B*nh); err != nil {
-		return err
-	}
-	rows := B * nh * T
-	const warps = rowBlock / 32
-	if err := g.d.Launch(k.softmaxMask, cuda.Dim3{X: (rows + warps - 1) / warps}, cuda.Dim3{X: rowBlock}, 0, ws.att, ws.mask, rows, T, nh, T); err != nil {
-		return err
-	}
-	if err := g.d.GemmStridedBatched(false, false, T, hs, T, 1, ws.att, T, T*T, ws.v, hs, T*hs, 0, ws.q, hs, T*hs, B*nh); err != nil {
-		return err
-	}
-	if err := g.d.Launch(k.unpermute, rowsGrid(B*T, H), cuda.Dim3{X: elemBlock}, 0, ws.ctx, ws.q, B, T, nh, hs); err != nil {
-		return err
-	}
-	// Attention output projection, residual, LayerNorm.
-	b0, b1, seg, err := g.linear(l, model.AttnOut, ws.tmp, ws.ctx, BT, ov.segRows(), ov)
 	if err != nil {
 		return err
 	}
@@ -323,6 +309,140 @@ func (g *Model) Layer(ws *Workspace, l int, ov *Override) error {
 	}
 	return g.d.Launch(k.biasResLN, cuda.Dim3{X: BT}, cuda.Dim3{X: g.k.lnThreads}, 0, ws.hidden, ws.tmp, b0, b1, seg, ws.ln1,
 		g.ptr(L.LN2G), g.ptr(L.LN2B), H, c.Eps, BT)
+}
+
+// attentionPermuted is layer l's attention with Q, K, V permuted to
+// [B, nh, T, hs] for strided-batched GEMMs; it leaves ctx·Woᵀ in ws.tmp and
+// returns the attention-output bias (b0, b1, seg) for the caller's
+// bias + residual + LayerNorm.
+func (g *Model) attentionPermuted(ws *Workspace, l int, ov *Override) (b0, b1 cuda.DevPtr, seg int, err error) {
+	c := g.Cfg
+	H, nh := c.Hidden, c.Heads
+	hs := H / nh
+	B, T := ws.B, ws.T
+	BT := B * T
+	k := g.k
+	// Q, K, V: GEMM, then bias + permute to [B, nh, T, hs].
+	for _, qkv := range []struct {
+		typ string
+		dst cuda.DevPtr
+	}{{model.Query, ws.q}, {model.Key, ws.k}, {model.Value, ws.v}} {
+		b0, b1, seg, err := g.linear(l, qkv.typ, ws.tmp, ws.hidden, BT, ov.segRows(), ov)
+		if err != nil {
+			return 0, 0, 0, err
+		}
+		if err := g.d.Launch(k.biasPermute, rowsGrid(B*T, H), cuda.Dim3{X: elemBlock}, 0, qkv.dst, ws.tmp, b0, b1, seg, B, T, nh, hs); err != nil {
+			return 0, 0, 0, err
+		}
+	}
+	// Scores, masked softmax, context: att = softmax(q·kᵀ/√hs + mask); q ← att·v.
+	scale := float32(1 / math.Sqrt(float64(hs)))
+	if err := g.d.GemmStridedBatched(false, true, T, T, hs, scale, ws.q, hs, T*hs, ws.k, hs, T*hs, 0, ws.att, T, T*T, B*nh); err != nil {
+		return 0, 0, 0, err
+	}
+	rows := B * nh * T
+	const warps = rowBlock / 32
+	if err := g.d.Launch(k.softmaxMask, cuda.Dim3{X: (rows + warps - 1) / warps}, cuda.Dim3{X: rowBlock}, 0, ws.att, ws.mask, rows, T, nh, T); err != nil {
+		return 0, 0, 0, err
+	}
+	if err := g.d.GemmStridedBatched(false, false, T, hs, T, 1, ws.att, T, T*T, ws.v, hs, T*hs, 0, ws.q, hs, T*hs, B*nh); err != nil {
+		return 0, 0, 0, err
+	}
+	if err := g.d.Launch(k.unpermute, rowsGrid(B*T, H), cuda.Dim3{X: elemBlock}, 0, ws.ctx, ws.q, B, T, nh, hs); err != nil {
+		return 0, 0, 0, err
+	}
+	// Attention output projection (its bias goes to the caller's LayerNorm).
+	return g.linear(l, model.AttnOut, ws.tmp, ws.ctx, BT, ov.segRows(), ov)
+}
+
+// NoPermuteAttention switches the encoder's attention (forward, sweep; not
+// training) to attentionInPlace. Experimental: off by default until timed
+// and checked on a GPU (gpucheck does both); the host emulation tests it.
+var NoPermuteAttention bool
+
+// attentionInPlace is attentionPermuted without the bias and permute passes:
+// Q, K and V stay in the [B·T, H] layout their GEMMs write, the batched
+// attention GEMMs address each head through pointer arrays, and the biases
+// are moved where they cost nothing, exactly in real arithmetic: the key
+// bias adds a per-query constant to every score row, which the softmax
+// ignores; the query bias adds bq·k_j to key j's score (qbias, added in the
+// softmax); the value bias comes out unchanged through attention rows that
+// sum to one, so it joins the output bias as bv·Woᵀ + bo (one two-row GEMM
+// through the same weights, perturbed ones included).
+func (g *Model) attentionInPlace(ws *Workspace, l int, ov *Override) (b0, b1 cuda.DevPtr, seg int, err error) {
+	c := g.Cfg
+	H, nh := c.Hidden, c.Heads
+	hs := H / nh
+	B, T := ws.B, ws.T
+	BT := B * T
+	k := g.k
+	segR := ov.segRows()
+	bq0, bq1, qseg, err := g.linear(l, model.Query, ws.q, ws.hidden, BT, segR, ov)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	if _, _, _, err := g.linear(l, model.Key, ws.k, ws.hidden, BT, segR, ov); err != nil {
+		return 0, 0, 0, err
+	}
+	bv0, bv1, _, err := g.linear(l, model.Value, ws.v, ws.hidden, BT, segR, ov)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	scale := float32(1 / math.Sqrt(float64(hs)))
+	const warps = rowBlock / 32
+	heads := B * nh
+	if err := g.d.Launch(k.qbias, cuda.Dim3{X: (heads*T + warps - 1) / warps}, cuda.Dim3{X: rowBlock}, 0,
+		ws.qb, ws.k, bq0, bq1, qseg, B, T, nh, hs, H, scale); err != nil {
+		return 0, 0, 0, err
+	}
+	for _, pa := range []struct {
+		dst, base        cuda.DevPtr
+		strideB, strideH int
+	}{{ws.ptrQ, ws.q, T * H, hs}, {ws.ptrK, ws.k, T * H, hs}, {ws.ptrV, ws.v, T * H, hs}, {ws.ptrCtx, ws.ctx, T * H, hs},
+		{ws.ptrAtt, ws.att, nh * T * T, T * T}} {
+		if err := g.d.Launch(k.fillPtrs, cuda.Dim3{X: (heads + elemBlock - 1) / elemBlock}, cuda.Dim3{X: elemBlock}, 0,
+			pa.dst, int64(pa.base), B, nh, int64(pa.strideB), int64(pa.strideH)); err != nil {
+			return 0, 0, 0, err
+		}
+	}
+	if err := g.d.GemmBatched(false, true, T, T, hs, scale, ws.ptrQ, H, ws.ptrK, H, 0, ws.ptrAtt, T, heads); err != nil {
+		return 0, 0, 0, err
+	}
+	rows := heads * T
+	if err := g.d.Launch(k.softmaxMaskQB, cuda.Dim3{X: (rows + warps - 1) / warps}, cuda.Dim3{X: rowBlock}, 0,
+		ws.att, ws.mask, ws.qb, rows, T, nh, T); err != nil {
+		return 0, 0, 0, err
+	}
+	if err := g.d.GemmBatched(false, false, T, hs, T, 1, ws.ptrAtt, T, ws.ptrV, H, 0, ws.ptrCtx, H, heads); err != nil {
+		return 0, 0, 0, err
+	}
+	bo0, bo1, _, err := g.linear(l, model.AttnOut, ws.tmp, ws.ctx, BT, segR, ov)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	// The output bias per copy: bv·Woᵀ + bo (one row per perturbed copy).
+	nr := 1
+	if ov != nil && ov.NSeg == 2 {
+		nr = 2
+	}
+	if err := g.d.Copy(ws.bvRows, bv0, H); err != nil {
+		return 0, 0, 0, err
+	}
+	if nr == 2 {
+		if err := g.d.Copy(ws.bvRows.Add(H), bv1, H); err != nil {
+			return 0, 0, 0, err
+		}
+	}
+	if _, _, _, err := g.linear(l, model.AttnOut, ws.bvOut, ws.bvRows, nr, 1, ov); err != nil {
+		return 0, 0, 0, err
+	}
+	if err := g.d.Launch(k.biasAct, rowsGrid(nr, H), cuda.Dim3{X: elemBlock}, 0, ws.outBias, ws.bvOut, bo0, bo1, 1, nr, H, actNone); err != nil {
+		return 0, 0, 0, err
+	}
+	if nr == 2 {
+		return ws.outBias, ws.outBias.Add(H), segR, nil
+	}
+	return ws.outBias, ws.outBias, BT, nil
 }
 
 func actCode(act string) int {

@@ -284,7 +284,7 @@ func TestKernelSource(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(sigs) != 9 || k.absdiffSum == nil || k.embedLN == nil || k.perturbPhilox == nil {
+	if len(sigs) != 12 || k.absdiffSum == nil || k.embedLN == nil || k.perturbPhilox == nil || k.fillPtrs == nil {
 		t.Errorf("kernels: %d in source", len(sigs))
 	}
 	for _, banned := range []string{"#include", "printf"} {
@@ -439,5 +439,56 @@ func TestNoiseSourceOrderAndStop(t *testing.T) {
 		}
 		src.stop()
 		src.stop() // idempotent
+	}
+}
+
+// NoPermuteAttention (biases moved algebraically, heads addressed through
+// pointer arrays) computes the same forward and the same sweep importances
+// as the CPU engine, with perturbed query, key, value and attention-output
+// weights and biases in both copies.
+func TestNoPermuteAttentionMatchesCPU(t *testing.T) {
+	NoPermuteAttention = true
+	defer func() { NoPermuteAttention = false }()
+	for _, tc := range []struct {
+		arch   string
+		pooler bool
+	}{{"bert", true}, {"roberta", false}} {
+		m := testModel(t, tc.arch, "gelu", tc.pooler)
+		b := testBatch(m, 3, 7, 1)
+		d := newHostDev()
+		g, err := upload(d, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := g.Forward(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hidden, cls, _ := cpuForward(m, b)
+		if e := relErr(out.Hidden, hidden); !(e < 2e-5) {
+			t.Errorf("%s forward: hidden rel err %.3g", tc.arch, e)
+		}
+		if e := relErr(out.CLS, cls); !(e < 2e-5) {
+			t.Errorf("%s forward: cls rel err %.3g", tc.arch, e)
+		}
+		if d.launches["gemm_batched_ptr"] == 0 || d.launches["qbias"] == 0 || d.launches["bias_permute"] != 0 || d.launches["unpermute"] != 0 {
+			t.Errorf("%s forward: launches %v", tc.arch, d.launches)
+		}
+		for _, against := range []string{adarank.AgainstCopies, adarank.AgainstReference} {
+			for _, noise := range []string{adarank.NoisePCG, adarank.NoisePhilox} {
+				probes := testBatch(m, 4, 7, 2)
+				o := adarank.SweepOptions{Modules: model.ModuleTypes, Trials: 2, NoiseScale: 0.7, BiasNoise: true,
+					Against: against, Seed: 5, Noise: noise}
+				want, err := adarank.Sweep(m, probes, o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := sweepOn(newHostDev(), m, probes, o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				sameImportances(t, tc.arch+"/"+against+"/"+noise+" (no permute)", got, want, 1e-4)
+			}
+		}
 	}
 }

@@ -180,6 +180,32 @@ func (h *hostDev) GemmStridedBatched(tA, tB bool, M, N, K int, alpha float32, A 
 	return nil
 }
 
+// u64 is element i of a device array of 8-byte values (two arena floats,
+// low word first, as the GPU stores them).
+func (h *hostDev) u64(p cuda.DevPtr, i int) uint64 {
+	w := h.f32(p.Add(2*i), 2)
+	return uint64(math.Float32bits(w[0])) | uint64(math.Float32bits(w[1]))<<32
+}
+
+func (h *hostDev) setU64(p cuda.DevPtr, i int, v uint64) {
+	w := h.f32(p.Add(2*i), 2)
+	w[0], w[1] = math.Float32frombits(uint32(v)), math.Float32frombits(uint32(v>>32))
+}
+
+func (h *hostDev) GemmBatched(tA, tB bool, M, N, K int, alpha float32, Aptrs cuda.DevPtr, lda int, Bptrs cuda.DevPtr, ldb int,
+	beta float32, Cptrs cuda.DevPtr, ldc, batch int) error {
+	if err := cuda.CheckRowMajor(tA, tB, M, N, K, lda, ldb, ldc); err != nil {
+		return err
+	}
+	h.launches["gemm_batched_ptr"]++
+	for i := 0; i < batch; i++ {
+		A, B, C := cuda.DevPtr(h.u64(Aptrs, i)), cuda.DevPtr(h.u64(Bptrs, i)), cuda.DevPtr(h.u64(Cptrs, i))
+		h.gemmSpans(tA, tB, M, N, K, A, lda, 0, B, ldb, 0, C, ldc, 0, 1)
+		cuda.RowMajorGemm(tA, tB, M, N, K, A, lda, B, ldb, C, ldc).RunHost(h.mem, alpha, beta, 1)
+	}
+	return nil
+}
+
 func (h *hostDev) Compile(name, src string, opts ...string) (*cuda.Module, error) {
 	return cuda.NewHostModule(src)
 }
@@ -219,6 +245,32 @@ func (h *hostDev) Launch(f *cuda.Function, grid, block cuda.Dim3, shmem int, arg
 		h.softmaxMask(min(n(2), grid.X*(block.X/32)), p(0), p(1), n(3), n(4), n(5))
 	case "gather_cls":
 		h.gatherCLS(p(0), p(1), n(2), n(3), n(4))
+	case "softmax_mask_qb":
+		h.softmaxMaskE(min(n(3), grid.X*(block.X/32)), p(0), p(1), p(2), n(4), n(5), n(6))
+	case "qbias":
+		qb, k, bq0, bq1, seg := p(0), p(1), p(2), p(3), n(4)
+		B, T, nh, hs, ldk, scale := n(5), n(6), n(7), n(8), n(9), fl(10)
+		rows := min(B*nh*T, grid.X*(block.X/32))
+		for w := 0; w < rows; w++ {
+			j, bh := w%T, w/T
+			hh, b := bh%nh, bh/nh
+			bq := bq1
+			if b*T < seg {
+				bq = bq0
+			}
+			bv, kr := h.f32(bq.Add(hh*hs), hs), h.f32(k.Add((b*T+j)*ldk+hh*hs), hs)
+			var sum float32
+			for d := range bv {
+				sum += bv[d] * kr[d]
+			}
+			h.f32(qb.Add(w), 1)[0] = scale * sum
+		}
+	case "fill_ptrs":
+		out, base, B, nh, sB, sH := p(0), slots[1], n(2), n(3), int64(slots[4]), int64(slots[5])
+		for i := 0; i < min(B*nh, grid.X*block.X); i++ {
+			b, hh := i/nh, i%nh
+			h.setU64(out, i, base+uint64(4*(int64(b)*sB+int64(hh)*sH)))
+		}
 	case "perturb_philox":
 		cnt := int(int64(slots[2]))
 		adarank.PerturbPhilox(h.f32(p(0), cnt), h.f32(p(1), cnt), float64(fl(3)), slots[4], slots[5], uint32(n(6)))
@@ -335,12 +387,25 @@ func (h *hostDev) unpermute(out, in cuda.DevPtr, B, T, nh, hs int) {
 }
 
 func (h *hostDev) softmaxMask(rows int, att, mask cuda.DevPtr, T, nh, Tq int) {
+	h.softmaxMaskE(rows, att, mask, 0, T, nh, Tq)
+}
+
+// softmaxMaskE is softmax_mask with, unless e is 0, the per-head key term
+// e[(row/Tq)*T + j] added (softmax_mask_qb).
+func (h *hostDev) softmaxMaskE(rows int, att, mask, e cuda.DevPtr, T, nh, Tq int) {
 	for row := 0; row < rows; row++ {
 		b := row / (nh * Tq)
 		a, m := h.f32(att.Add(row*T), T), h.f32(mask.Add(b*T), T)
+		var ex []float32
+		if e != 0 {
+			ex = h.f32(e.Add(row/Tq*T), T)
+		}
 		mx := float32(math.Inf(-1))
 		for j := range a {
 			a[j] += m[j]
+			if ex != nil {
+				a[j] += ex[j]
+			}
 			mx = max(mx, a[j])
 		}
 		if math.IsInf(float64(mx), -1) {
