@@ -43,7 +43,7 @@ var _ device = (*cuda.Device)(nil)
 // kernels are the compiled functions of kernelSource.
 type kernels struct {
 	embedLN, biasResLN, biasAct, biasPermute, unpermute, softmaxMask, gatherCLS, absdiffSum *cuda.Function
-	perturbPhilox, softmaxMaskQB, qbias, fillPtrs                                           *cuda.Function
+	perturbPhilox                                                                           *cuda.Function
 	lnThreads                                                                               int // LNThreads when compiled
 }
 
@@ -72,7 +72,6 @@ func loadKernels(d device, H, lnThreads int) (*kernels, error) {
 		{"embed_ln", &k.embedLN}, {"bias_res_ln", &k.biasResLN}, {"bias_act", &k.biasAct},
 		{"bias_permute", &k.biasPermute}, {"unpermute", &k.unpermute}, {"softmax_mask", &k.softmaxMask},
 		{"gather_cls", &k.gatherCLS}, {"absdiff_sum", &k.absdiffSum}, {"perturb_philox", &k.perturbPhilox},
-		{"softmax_mask_qb", &k.softmaxMaskQB}, {"qbias", &k.qbias}, {"fill_ptrs", &k.fillPtrs},
 	} {
 		f, err := m.Func(e.name)
 		if err != nil {

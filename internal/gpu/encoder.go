@@ -15,7 +15,8 @@ type Model struct {
 	Host   *model.Model // the CPU model the weights came from (kept for the sweep's noise)
 	d      device
 	k      *kernels
-	params *cuda.Buffer // all of Host.P.Data
+	np     *noPermuteKernels // compiled on first use (NoPermuteAttention)
+	params *cuda.Buffer      // all of Host.P.Data
 }
 
 // Upload copies m's parameters to the device and compiles the kernels.
@@ -376,6 +377,10 @@ func (g *Model) attentionInPlace(ws *Workspace, l int, ov *Override) (b0, b1 cud
 	B, T := ws.B, ws.T
 	BT := B * T
 	k := g.k
+	np, err := g.noPermute()
+	if err != nil {
+		return 0, 0, 0, err
+	}
 	segR := ov.segRows()
 	bq0, bq1, qseg, err := g.linear(l, model.Query, ws.q, ws.hidden, BT, segR, ov)
 	if err != nil {
@@ -391,7 +396,7 @@ func (g *Model) attentionInPlace(ws *Workspace, l int, ov *Override) (b0, b1 cud
 	scale := float32(1 / math.Sqrt(float64(hs)))
 	const warps = rowBlock / 32
 	heads := B * nh
-	if err := g.d.Launch(k.qbias, cuda.Dim3{X: (heads*T + warps - 1) / warps}, cuda.Dim3{X: rowBlock}, 0,
+	if err := g.d.Launch(np.qbias, cuda.Dim3{X: (heads*T + warps - 1) / warps}, cuda.Dim3{X: rowBlock}, 0,
 		ws.qb, ws.k, bq0, bq1, qseg, B, T, nh, hs, H, scale); err != nil {
 		return 0, 0, 0, err
 	}
@@ -400,7 +405,7 @@ func (g *Model) attentionInPlace(ws *Workspace, l int, ov *Override) (b0, b1 cud
 		strideB, strideH int
 	}{{ws.ptrQ, ws.q, T * H, hs}, {ws.ptrK, ws.k, T * H, hs}, {ws.ptrV, ws.v, T * H, hs}, {ws.ptrCtx, ws.ctx, T * H, hs},
 		{ws.ptrAtt, ws.att, nh * T * T, T * T}} {
-		if err := g.d.Launch(k.fillPtrs, cuda.Dim3{X: (heads + elemBlock - 1) / elemBlock}, cuda.Dim3{X: elemBlock}, 0,
+		if err := g.d.Launch(np.fillPtrs, cuda.Dim3{X: (heads + elemBlock - 1) / elemBlock}, cuda.Dim3{X: elemBlock}, 0,
 			pa.dst, int64(pa.base), B, nh, int64(pa.strideB), int64(pa.strideH)); err != nil {
 			return 0, 0, 0, err
 		}
@@ -409,7 +414,7 @@ func (g *Model) attentionInPlace(ws *Workspace, l int, ov *Override) (b0, b1 cud
 		return 0, 0, 0, err
 	}
 	rows := heads * T
-	if err := g.d.Launch(k.softmaxMaskQB, cuda.Dim3{X: (rows + warps - 1) / warps}, cuda.Dim3{X: rowBlock}, 0,
+	if err := g.d.Launch(np.softmaxMaskQB, cuda.Dim3{X: (rows + warps - 1) / warps}, cuda.Dim3{X: rowBlock}, 0,
 		ws.att, ws.mask, ws.qb, rows, T, nh, T); err != nil {
 		return 0, 0, 0, err
 	}

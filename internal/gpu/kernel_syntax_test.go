@@ -21,6 +21,7 @@ struct float4 { float x, y, z, w; };
 float4 make_float4(float, float, float, float);
 unsigned int __umulhi(unsigned int, unsigned int);
 void sincos(double, double*, double*);
+void __syncwarp();
 extern dim3_ blockIdx, blockDim, threadIdx, gridDim;
 float __int_as_float(int);
 int __float_as_int(float);
@@ -40,7 +41,8 @@ func TestKernelSourcesCompileAsCPP(t *testing.T) {
 	if err != nil {
 		t.Skip("g++ not installed")
 	}
-	for name, src := range map[string]string{"encoder": kernelSource, "train": kernelSource + trainKernelSource} {
+	for name, src := range map[string]string{"encoder": kernelSource, "train": kernelSource + trainKernelSource,
+		"no-permute": kernelSource + noPermuteSource} {
 		f := filepath.Join(t.TempDir(), name+".cpp")
 		if err := os.WriteFile(f, []byte(cudaPrelude+src), 0o644); err != nil {
 			t.Fatal(err)

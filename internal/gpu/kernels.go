@@ -231,7 +231,7 @@ extern "C" __global__ void unpermute(float* out, const float* in, int B, int T, 
 }
 
 // softmax_row: the calling warp turns row a of T scores into
-// softmax(a + m (+ e, a per-key term, unless null)) in place. Lane j handles the float4 groups j, j+32, ...
+// softmax(a + m) in place. Lane j handles the float4 groups j, j+32, ...
 // when the row can be read as float4s (ROW4: T a multiple of 4, 16-byte
 // aligned rows), else the elements j, j+32, ...; callers that touch the row
 // afterwards use the same split. A row whose maximum is -inf (every key
@@ -240,8 +240,8 @@ extern "C" __global__ void unpermute(float* out, const float* in, int B, int T, 
 
 __device__ __forceinline__ float max4(float4 x) { return fmaxf(fmaxf(x.x, x.y), fmaxf(x.z, x.w)); }
 
-__device__ void softmax_row(float* a, const float* m, const float* e, int T, int lane) {
-	if (ROW4(T, a, m) && (e == 0 || ALIGNED16(e))) {
+__device__ void softmax_row(float* a, const float* m, int T, int lane) {
+	if (ROW4(T, a, m)) {
 		float4* a4 = (float4*)a;
 		const float4* m4 = (const float4*)m;
 		int T4 = T >> 2;
@@ -249,10 +249,6 @@ __device__ void softmax_row(float* a, const float* m, const float* e, int T, int
 		for (int j = lane; j < T4; j += 32) {
 			float4 x = a4[j], y = m4[j];
 			x.x += y.x; x.y += y.y; x.z += y.z; x.w += y.w;
-			if (e) {
-				float4 z = ((const float4*)e)[j];
-				x.x += z.x; x.y += z.y; x.z += z.z; x.w += z.w;
-			}
 			a4[j] = x;
 			mx = fmaxf(mx, max4(x));
 		}
@@ -281,7 +277,6 @@ __device__ void softmax_row(float* a, const float* m, const float* e, int T, int
 	float mx = NEG_INF;
 	for (int j = lane; j < T; j += 32) {
 		float x = a[j] + m[j];
-		if (e) x += e[j];
 		a[j] = x;
 		mx = fmaxf(mx, x);
 	}
@@ -308,45 +303,7 @@ extern "C" __global__ void softmax_mask(float* att, const float* mask, int rows,
 	long long row = (long long)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
 	if (row >= rows) return;
 	long long b = row / ((long long)nh * Tq);
-	softmax_row(att + row * T, mask + b * T, 0, T, threadIdx.x & 31);
-}
-
-// softmax_mask_qb: softmax_mask with the query bias's term added: rows of
-// head (b, h) get qb[(b*nh + h)*T + j] on key j (see qbias).
-extern "C" __global__ void softmax_mask_qb(float* att, const float* mask, const float* qb, int rows, int T, int nh, int Tq) {
-	long long row = (long long)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
-	if (row >= rows) return;
-	long long bh = row / Tq, b = bh / nh;
-	softmax_row(att + row * T, mask + b * T, qb + bh * T, T, threadIdx.x & 31);
-}
-
-// qbias: the query bias's share of the attention scores, which needs no
-// biased copy of the queries: (q + bq)·k = q·k + bq·k, so key j of head
-// (b, h) gets qb[(b*nh + h)*T + j] = scale · Σ_d bq[h*hs + d]·k[(b*T + j)*ldk
-// + h*hs + d], with bq = b*T < seg ? bq0 : bq1. One warp per (b, h, j).
-extern "C" __global__ void qbias(float* qb, const float* k, const float* bq0, const float* bq1, int seg, int B, int T, int nh,
-		int hs, int ldk, float scale) {
-	long long w = (long long)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
-	if (w >= (long long)B * nh * T) return;
-	int lane = threadIdx.x & 31;
-	int j = (int)(w % T);
-	long long bh = w / T;
-	int h = (int)(bh % nh), b = (int)(bh / nh);
-	const float* bq = (long long)b * T < seg ? bq0 : bq1;
-	const float* kr = k + ((long long)b * T + j) * ldk + (long long)h * hs;
-	float s = 0.0f;
-	for (int d = lane; d < hs; d += 32) s += bq[h * hs + d] * kr[d];
-	for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
-	if (lane == 0) qb[w] = scale * s;
-}
-
-// fill_ptrs: out[b*nh + h] = base + 4·(b·strideB + h·strideH), the device
-// addresses of the per-head matrices of a pointer-array batched GEMM.
-extern "C" __global__ void fill_ptrs(unsigned long long* out, unsigned long long base, int B, int nh, long long strideB, long long strideH) {
-	int i = blockIdx.x * blockDim.x + threadIdx.x;
-	if (i >= B * nh) return;
-	int b = i / nh, h = i - b * nh;
-	out[i] = base + 4ull * (unsigned long long)(b * strideB + h * strideH);
+	softmax_row(att + row * T, mask + b * T, T, threadIdx.x & 31);
 }
 
 // gather_cls: out[b] = h[b*T] (the first token of every sequence), rows of H.

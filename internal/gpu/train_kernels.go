@@ -321,7 +321,7 @@ extern "C" __global__ void softmax_mask_drop(float* att, float* attDrop, const f
 	if (row >= rows) return;
 	long long b = row / ((long long)nh * Tq);
 	float* a = att + row * T;
-	softmax_row(a, mask + b * T, 0, T, lane);
+	softmax_row(a, mask + b * T, T, lane);
 	float* ad = attDrop + row * T;
 	if (ROW4(T, a, mask + b * T)) { // softmax_row's float4 split: the lane's own groups
 		const float4* a4 = (const float4*)a;
