@@ -217,6 +217,9 @@ func (d *Device) GemmBatched(tA, tB bool, M, N, K int, alpha float32, Aptrs DevP
 	if d.native16 {
 		return fmt.Errorf("cuda: pointer-array batched GEMMs are not available in bf16-native mode")
 	}
+	if d.l.blas.cublasSgemmBatched == 0 || d.l.blas.cublasGemmBatchedEx == 0 {
+		return fmt.Errorf("cuda: %s has no cublasSgemmBatched / cublasGemmBatchedEx", d.l.cublasPath)
+	}
 	g := RowMajorGemm(tA, tB, M, N, K, Aptrs, lda, Bptrs, ldb, Cptrs, ldc) // the pointer arrays swap like the matrices
 	defer d.Bind()()
 	d.alpha, d.beta = alpha, beta

@@ -157,9 +157,15 @@ func openLibs() (*libs, error) {
 		&b.cublasSetMathMode: "cublasSetMathMode", &b.cublasSgemm: "cublasSgemm_v2",
 		&b.cublasSgemmStridedBatched: "cublasSgemmStridedBatched", &b.cublasGetVersion: "cublasGetVersion_v2",
 		&b.cublasGemmEx: "cublasGemmEx", &b.cublasGemmStridedBatchedEx: "cublasGemmStridedBatchedEx",
-		&b.cublasSgemmBatched: "cublasSgemmBatched", &b.cublasGemmBatchedEx: "cublasGemmBatchedEx",
 	}); err != nil {
 		return nil, err
+	}
+	// Optional: the pointer-array batched GEMMs of the experimental
+	// NoPermuteAttention path (GemmBatched reports their absence).
+	for dst, name := range map[*uintptr]string{&b.cublasSgemmBatched: "cublasSgemmBatched", &b.cublasGemmBatchedEx: "cublasGemmBatchedEx"} {
+		if sym, err := purego.Dlsym(h, name); err == nil {
+			*dst = sym
+		}
 	}
 	return l, nil
 }
