@@ -202,45 +202,6 @@ func (d *Device) GemmStridedBatched(tA, tB bool, M, N, K int, alpha float32, A D
 	return d.afterBlas("batched gemm")
 }
 
-// GemmBatched queues batch row-major products whose operands are anywhere:
-// item i uses the matrices at the device addresses Aptrs[i], Bptrs[i] and
-// Cptrs[i] (Aptrs etc. are device arrays of batch 8-byte addresses), with
-// the given leading dimensions. Not in bf16-native mode.
-func (d *Device) GemmBatched(tA, tB bool, M, N, K int, alpha float32, Aptrs DevPtr, lda int, Bptrs DevPtr, ldb int,
-	beta float32, Cptrs DevPtr, ldc, batch int) error {
-	if err := checkRowMajor(tA, tB, M, N, K, lda, ldb, ldc); err != nil {
-		return err
-	}
-	if M == 0 || N == 0 || batch == 0 {
-		return nil
-	}
-	if d.native16 {
-		return fmt.Errorf("cuda: pointer-array batched GEMMs are not available in bf16-native mode")
-	}
-	if d.l.blas.cublasSgemmBatched == 0 || d.l.blas.cublasGemmBatchedEx == 0 {
-		return fmt.Errorf("cuda: %s has no cublasSgemmBatched / cublasGemmBatchedEx", d.l.cublasPath)
-	}
-	g := RowMajorGemm(tA, tB, M, N, K, Aptrs, lda, Bptrs, ldb, Cptrs, ldc) // the pointer arrays swap like the matrices
-	defer d.Bind()()
-	d.alpha, d.beta = alpha, beta
-	var r int32
-	name := "cublasSgemmBatched"
-	if d.bf16 {
-		name = "cublasGemmBatchedEx"
-		r = call(d.l.blas.cublasGemmBatchedEx, d.blas, op(g.TransA), op(g.TransB), uintptr(g.M), uintptr(g.N), uintptr(g.K),
-			uintptr(unsafe.Pointer(&d.alpha)), uintptr(g.A), cudaR32F, uintptr(g.LDA), uintptr(g.B), cudaR32F, uintptr(g.LDB),
-			uintptr(unsafe.Pointer(&d.beta)), uintptr(g.C), cudaR32F, uintptr(g.LDC), uintptr(batch), cublasCompute32FFast16BF, gemmDefault())
-	} else {
-		r = call(d.l.blas.cublasSgemmBatched, d.blas, op(g.TransA), op(g.TransB), uintptr(g.M), uintptr(g.N), uintptr(g.K),
-			uintptr(unsafe.Pointer(&d.alpha)), uintptr(g.A), uintptr(g.LDA), uintptr(g.B), uintptr(g.LDB),
-			uintptr(unsafe.Pointer(&d.beta)), uintptr(g.C), uintptr(g.LDC), uintptr(batch))
-	}
-	if err := blasErr(name, r); err != nil {
-		return fmt.Errorf("cuda: pointer-array batched gemm %d×(%d×%d×%d): %w", batch, M, N, K, err)
-	}
-	return d.afterBlas("batched gemm")
-}
-
 func (d *Device) afterBlas(what string) error {
 	if !d.debugSync {
 		return nil

@@ -219,8 +219,9 @@ type Module struct {
 
 // Function is one kernel of a module.
 type Function struct {
-	h   uintptr
-	Sig Signature
+	h      uintptr
+	Sig    Signature
+	dynShm int // dynamic shared memory allowed so far beyond the default 48 KiB
 }
 
 // Dim3 is a grid or block size.
@@ -336,6 +337,13 @@ func (d *Device) Launch(f *Function, grid, block Dim3, shmem int, args ...any) e
 		return fmt.Errorf("cuda: kernel %s: bad launch grid %v block %v", f.Sig.Name, grid, block)
 	}
 	defer d.Bind()()
+	if shmem > 48<<10 && shmem > f.dynShm {
+		const maxDynamicShared = 8 // CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
+		if err := d.l.drvErr("cuFuncSetAttribute", call(d.l.drv.cuFuncSetAttribute, f.h, maxDynamicShared, uintptr(shmem))); err != nil {
+			return fmt.Errorf("cuda: kernel %s: %d bytes of shared memory: %w", f.Sig.Name, shmem, err)
+		}
+		f.dynShm = shmem
+	}
 	for i := range args {
 		d.argPtrs[i] = unsafe.Pointer(&d.argSlots[i])
 	}

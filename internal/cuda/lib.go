@@ -30,7 +30,7 @@ type driverFns struct {
 	cuMemcpyHtoDAsync, cuModuleLoadData, cuModuleUnload, cuModuleGetFunction   uintptr
 	cuLaunchKernel, cuGetErrorName, cuGetErrorString                           uintptr
 	cuEventCreate, cuEventRecord, cuEventSynchronize, cuEventElapsedTime       uintptr
-	cuEventDestroy                                                             uintptr
+	cuEventDestroy, cuFuncSetAttribute                                         uintptr
 }
 
 type nvrtcFns struct {
@@ -42,7 +42,6 @@ type cublasFns struct {
 	cublasCreate, cublasDestroy, cublasSetStream, cublasSetMathMode uintptr
 	cublasSgemm, cublasSgemmStridedBatched, cublasGetVersion        uintptr
 	cublasGemmEx, cublasGemmStridedBatchedEx                        uintptr
-	cublasSgemmBatched, cublasGemmBatchedEx                         uintptr
 }
 
 // libs holds the three opened libraries. They are opened once per process
@@ -129,6 +128,7 @@ func openLibs() (*libs, error) {
 		&d.cuLaunchKernel: "cuLaunchKernel", &d.cuGetErrorName: "cuGetErrorName", &d.cuGetErrorString: "cuGetErrorString",
 		&d.cuEventCreate: "cuEventCreate", &d.cuEventRecord: "cuEventRecord", &d.cuEventSynchronize: "cuEventSynchronize",
 		&d.cuEventElapsedTime: "cuEventElapsedTime", &d.cuEventDestroy: "cuEventDestroy_v2",
+		&d.cuFuncSetAttribute: "cuFuncSetAttribute",
 	}); err != nil {
 		return nil, err
 	}
@@ -159,13 +159,6 @@ func openLibs() (*libs, error) {
 		&b.cublasGemmEx: "cublasGemmEx", &b.cublasGemmStridedBatchedEx: "cublasGemmStridedBatchedEx",
 	}); err != nil {
 		return nil, err
-	}
-	// Optional: the pointer-array batched GEMMs of the experimental
-	// NoPermuteAttention path (GemmBatched reports their absence).
-	for dst, name := range map[*uintptr]string{&b.cublasSgemmBatched: "cublasSgemmBatched", &b.cublasGemmBatchedEx: "cublasGemmBatchedEx"} {
-		if sym, err := purego.Dlsym(h, name); err == nil {
-			*dst = sym
-		}
 	}
 	return l, nil
 }

@@ -18,6 +18,7 @@ import (
 // orchestration on machines without a GPU.
 type device interface {
 	Bind() func()
+	Precision() string // the GEMM precision: fp32, tf32, bf16 or bf16-native
 	Sync() error
 	AllocF32(name string, n int) (*cuda.Buffer, error)
 	Upload(dst cuda.DevPtr, src []float32) error
@@ -32,8 +33,6 @@ type device interface {
 	Gemm(tA, tB bool, M, N, K int, alpha float32, A cuda.DevPtr, lda int, B cuda.DevPtr, ldb int, beta float32, C cuda.DevPtr, ldc int) error
 	GemmStridedBatched(tA, tB bool, M, N, K int, alpha float32, A cuda.DevPtr, lda, strideA int, B cuda.DevPtr, ldb, strideB int,
 		beta float32, C cuda.DevPtr, ldc, strideC, batch int) error
-	GemmBatched(tA, tB bool, M, N, K int, alpha float32, Aptrs cuda.DevPtr, lda int, Bptrs cuda.DevPtr, ldb int,
-		beta float32, Cptrs cuda.DevPtr, ldc, batch int) error
 	Compile(name, src string, opts ...string) (*cuda.Module, error)
 	Launch(f *cuda.Function, grid, block cuda.Dim3, shmem int, args ...any) error
 }
@@ -44,7 +43,8 @@ var _ device = (*cuda.Device)(nil)
 type kernels struct {
 	embedLN, biasResLN, biasAct, biasPermute, unpermute, softmaxMask, gatherCLS, absdiffSum *cuda.Function
 	perturbPhilox                                                                           *cuda.Function
-	lnThreads                                                                               int // LNThreads when compiled
+	attnTC                                                                                  *cuda.Function // nil where the head size does not suit it
+	lnThreads                                                                               int            // LNThreads when compiled
 }
 
 // LNThreads is the block size (one block per row, a multiple of 32 up to
@@ -59,12 +59,23 @@ func lnOptions(H, threads int) []string {
 	return []string{fmt.Sprintf("-DLN_REG=%d", max(1, (H+31)/32)), fmt.Sprintf("-DLNF_REG=%d", max(1, (H+threads-1)/threads))}
 }
 
-func loadKernels(d device, H, lnThreads int) (*kernels, error) {
-	m, err := d.Compile("adarank_encoder.cu", kernelSource, lnOptions(H, lnThreads)...)
+func loadKernels(d device, H, nh, lnThreads int) (*kernels, error) {
+	hs := H / nh
+	tc := hs%8 == 0 && hs <= 128
+	src, opts := kernelSource, lnOptions(H, lnThreads)
+	if tc {
+		src, opts = src+attnSource, append(opts, fmt.Sprintf("-DATT_HS=%d", hs))
+	}
+	m, err := d.Compile("adarank_encoder.cu", src, opts...)
 	if err != nil {
 		return nil, err
 	}
 	k := &kernels{lnThreads: lnThreads}
+	if tc {
+		if k.attnTC, err = m.Func("attn_tc"); err != nil {
+			return nil, err
+		}
+	}
 	for _, e := range []struct {
 		name string
 		dst  **cuda.Function

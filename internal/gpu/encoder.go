@@ -15,8 +15,7 @@ type Model struct {
 	Host   *model.Model // the CPU model the weights came from (kept for the sweep's noise)
 	d      device
 	k      *kernels
-	np     *noPermuteKernels // compiled on first use (NoPermuteAttention)
-	params *cuda.Buffer      // all of Host.P.Data
+	params *cuda.Buffer // all of Host.P.Data
 }
 
 // Upload copies m's parameters to the device and compiles the kernels.
@@ -24,7 +23,7 @@ func Upload(d *cuda.Device, m *model.Model) (*Model, error) { return upload(d, m
 
 func upload(d device, m *model.Model) (*Model, error) {
 	defer d.Bind()()
-	k, err := loadKernels(d, m.Cfg.Hidden, LNThreads)
+	k, err := loadKernels(d, m.Cfg.Hidden, m.Cfg.Heads, LNThreads)
 	if err != nil {
 		return nil, err
 	}
@@ -86,13 +85,6 @@ type Workspace struct {
 	clsIn, clsQ, clsCtx, clsLN1 cuda.DevPtr // [B, H]
 	clsFI                       cuda.DevPtr // [B, I]
 	clsAtt                      cuda.DevPtr // [B, nh, 1, T]
-	// NoPermuteAttention: the query-bias term of the scores [B, nh, T], the
-	// pointer arrays of the batched attention GEMMs (queries, keys, values,
-	// scores, context; B·nh addresses each) and the value-bias fold's rows.
-	qb                     cuda.DevPtr
-	ptrQ, ptrK, ptrV       cuda.DevPtr
-	ptrAtt, ptrCtx         cuda.DevPtr
-	bvRows, bvOut, outBias cuda.DevPtr // [2, H] each
 }
 
 // NewWorkspace allocates activations for up to maxB sequences of T tokens.
@@ -129,10 +121,6 @@ func (g *Model) newWorkspace(capSeq, capTok, capAtt int) (*Workspace, error) {
 		{"CLS layer input", maxB * H, &ws.clsIn}, {"CLS queries", maxB * H, &ws.clsQ}, {"CLS context", maxB * H, &ws.clsCtx},
 		{"CLS attention LayerNorm output", maxB * H, &ws.clsLN1}, {"CLS feed-forward activations", maxB * I, &ws.clsFI},
 		{"CLS attention probabilities", nh * capTok, &ws.clsAtt},
-		{"query-bias scores", nh * capTok, &ws.qb},
-		{"query pointers", 2 * nh * maxB, &ws.ptrQ}, {"key pointers", 2 * nh * maxB, &ws.ptrK}, {"value pointers", 2 * nh * maxB, &ws.ptrV},
-		{"score pointers", 2 * nh * maxB, &ws.ptrAtt}, {"context pointers", 2 * nh * maxB, &ws.ptrCtx},
-		{"value-bias rows", 2 * H, &ws.bvRows}, {"value-bias projection", 2 * H, &ws.bvOut}, {"attention-output bias", 2 * H, &ws.outBias},
 	} {
 		b, err := g.d.AllocF32(fmt.Sprintf("%s for %d sequences, %d tokens", a.name, capSeq, capTok), a.n)
 		if err != nil {
@@ -279,36 +267,43 @@ func (g *Model) linear(l int, typ string, out, in cuda.DevPtr, rows, segRows int
 // Layer runs encoder layer l on the hidden states in place.
 func (g *Model) Layer(ws *Workspace, l int, ov *Override) error {
 	c := g.Cfg
-	H, I := c.Hidden, c.Inter
+	H := c.Hidden
 	BT := ws.B * ws.T
 	L := &g.Host.P.Layers[l]
-	k := g.k
-	var b0, b1 cuda.DevPtr
-	var seg int
-	var err error
-	if NoPermuteAttention {
-		b0, b1, seg, err = g.attentionInPlace(ws, l, ov)
-	} else {
-		b0, b1, seg, err = g.attentionPermuted(ws, l, ov)
+	attention := g.attentionPermuted
+	if g.fused(ws.T) {
+		attention = g.attentionFused
 	}
+	b0, b1, seg, err := attention(ws, l, ov)
 	if err != nil {
 		return err
 	}
-	if err := g.d.Launch(k.biasResLN, cuda.Dim3{X: BT}, cuda.Dim3{X: g.k.lnThreads}, 0, ws.ln1, ws.tmp, b0, b1, seg, ws.hidden,
+	if err := g.d.Launch(g.k.biasResLN, cuda.Dim3{X: BT}, cuda.Dim3{X: g.k.lnThreads}, 0, ws.ln1, ws.tmp, b0, b1, seg, ws.hidden,
 		g.ptr(L.LN1G), g.ptr(L.LN1B), H, c.Eps, BT); err != nil {
 		return err
 	}
-	// Feed-forward: GEMM, bias + activation, GEMM, bias + residual + LayerNorm.
-	if b0, b1, seg, err = g.linear(l, model.FFNIn, ws.fi, ws.ln1, BT, ov.segRows(), ov); err != nil {
+	return g.feedForward(ws, l, ov)
+}
+
+// feedForward is the second half of layer l: from the attention block's
+// output ws.ln1 to the layer output in ws.hidden (GEMM, bias + activation,
+// GEMM, bias + residual + LayerNorm).
+func (g *Model) feedForward(ws *Workspace, l int, ov *Override) error {
+	c := g.Cfg
+	H, I := c.Hidden, c.Inter
+	BT := ws.B * ws.T
+	L := &g.Host.P.Layers[l]
+	b0, b1, seg, err := g.linear(l, model.FFNIn, ws.fi, ws.ln1, BT, ov.segRows(), ov)
+	if err != nil {
 		return err
 	}
-	if err := g.d.Launch(k.biasAct, rowsGrid(BT, I), cuda.Dim3{X: elemBlock}, 0, ws.fi, ws.fi, b0, b1, seg, BT, I, actCode(c.Act)); err != nil {
+	if err := g.d.Launch(g.k.biasAct, rowsGrid(BT, I), cuda.Dim3{X: elemBlock}, 0, ws.fi, ws.fi, b0, b1, seg, BT, I, actCode(c.Act)); err != nil {
 		return err
 	}
 	if b0, b1, seg, err = g.linear(l, model.FFNOut, ws.tmp, ws.fi, BT, ov.segRows(), ov); err != nil {
 		return err
 	}
-	return g.d.Launch(k.biasResLN, cuda.Dim3{X: BT}, cuda.Dim3{X: g.k.lnThreads}, 0, ws.hidden, ws.tmp, b0, b1, seg, ws.ln1,
+	return g.d.Launch(g.k.biasResLN, cuda.Dim3{X: BT}, cuda.Dim3{X: g.k.lnThreads}, 0, ws.hidden, ws.tmp, b0, b1, seg, ws.ln1,
 		g.ptr(L.LN2G), g.ptr(L.LN2B), H, c.Eps, BT)
 }
 
@@ -346,108 +341,90 @@ func (g *Model) attentionPermuted(ws *Workspace, l int, ov *Override) (b0, b1 cu
 	if err := g.d.Launch(k.softmaxMask, cuda.Dim3{X: (rows + warps - 1) / warps}, cuda.Dim3{X: rowBlock}, 0, ws.att, ws.mask, rows, T, nh, T); err != nil {
 		return 0, 0, 0, err
 	}
-	if err := g.d.GemmStridedBatched(false, false, T, hs, T, 1, ws.att, T, T*T, ws.v, hs, T*hs, 0, ws.q, hs, T*hs, B*nh); err != nil {
-		return 0, 0, 0, err
-	}
-	if err := g.d.Launch(k.unpermute, rowsGrid(B*T, H), cuda.Dim3{X: elemBlock}, 0, ws.ctx, ws.q, B, T, nh, hs); err != nil {
+	if err := g.context(ws.ctx, ws.att, ws.v, ws.q, B, T); err != nil {
 		return 0, 0, 0, err
 	}
 	// Attention output projection (its bias goes to the caller's LayerNorm).
 	return g.linear(l, model.AttnOut, ws.tmp, ws.ctx, BT, ov.segRows(), ov)
 }
 
-// NoPermuteAttention switches the encoder's attention (forward, sweep; not
-// training) to attentionInPlace. Experimental: off by default until timed
-// and checked on a GPU (gpucheck does both); the host emulation tests it.
-var NoPermuteAttention bool
-
-// attentionInPlace is attentionPermuted without the bias and permute passes:
-// Q, K and V stay in the [B·T, H] layout their GEMMs write, the batched
-// attention GEMMs address each head through pointer arrays, and the biases
-// are moved where they cost nothing, exactly in real arithmetic: the key
-// bias adds a per-query constant to every score row, which the softmax
-// ignores; the query bias adds bq·k_j to key j's score (qbias, added in the
-// softmax); the value bias comes out unchanged through attention rows that
-// sum to one, so it joins the output bias as bv·Woᵀ + bo (one two-row GEMM
-// through the same weights, perturbed ones included).
-func (g *Model) attentionInPlace(ws *Workspace, l int, ov *Override) (b0, b1 cuda.DevPtr, seg int, err error) {
-	c := g.Cfg
-	H, nh := c.Hidden, c.Heads
+// context writes the attention context att·v of B sequences of T tokens
+// into dst [B·T, H], from the probabilities att [B, nh, T, T] and the values
+// v [B, nh, T, hs]; scratch ([B·T, H] floats) holds it permuted on the way.
+func (g *Model) context(dst, att, v, scratch cuda.DevPtr, B, T int) error {
+	H, nh := g.Cfg.Hidden, g.Cfg.Heads
 	hs := H / nh
+	if err := g.d.GemmStridedBatched(false, false, T, hs, T, 1, att, T, T*T, v, hs, T*hs, 0, scratch, hs, T*hs, B*nh); err != nil {
+		return err
+	}
+	return g.d.Launch(g.k.unpermute, rowsGrid(B*T, H), cuda.Dim3{X: elemBlock}, 0, dst, scratch, B, T, nh, hs)
+}
+
+// NoFusedAttention turns the fused attention kernel off (gpucheck times
+// both ways; false in normal use).
+var NoFusedAttention bool
+
+// Sizes of attn_tc (ATT_TMAX, ATT_ROWS).
+const (
+	attnMaxT = 128
+	attnRows = 128
+)
+
+// fused reports whether attention over sequences of T tokens runs in the
+// fused attn_tc kernel: in the tf32 and bf16 modes (its tensor-core
+// products are tf32, as cuBLAS's attention GEMMs are there), for head
+// sizes it is compiled for, up to attnMaxT tokens. fp32 keeps the exact
+// GEMM path.
+func (g *Model) fused(T int) bool {
+	if NoFusedAttention || g.k.attnTC == nil || T > attnMaxT {
+		return false
+	}
+	p := g.d.Precision()
+	return p == "tf32" || p == "bf16"
+}
+
+// attnOperand is Q, K or V for attn_tc: the projection as its GEMM wrote it
+// ([rows, H], no bias), the bias of rows below seg (b0) and of the others
+// (b1), and the sequences stored: sequence b of the batch reads b % mod
+// (perturbed copies sharing one unperturbed projection).
+type attnOperand struct {
+	x, b0, b1 cuda.DevPtr
+	seg, mod  int
+}
+
+// attend runs attn_tc for B sequences of T keys and Tq queries each,
+// writing the context [B·Tq, H] into ctx.
+func (g *Model) attend(ctx cuda.DevPtr, q, k, v attnOperand, mask cuda.DevPtr, B, T, Tq int) error {
+	nh := g.Cfg.Heads
+	hs := g.Cfg.Hidden / nh
+	scale := float32(1 / math.Sqrt(float64(hs)))
+	Tp := (T + 7) &^ 7
+	shm := 4 * Tp * (2*hs + 12) // K and V rows of hs+4 and hs+8 floats
+	return g.d.Launch(g.k.attnTC, cuda.Dim3{X: B * nh, Y: (Tq + attnRows - 1) / attnRows}, cuda.Dim3{X: 256}, shm,
+		ctx, q.x, k.x, v.x, q.b0, q.b1, q.seg, q.mod, k.b0, k.b1, k.seg, k.mod, v.b0, v.b1, v.seg, v.mod, mask, T, Tq, nh, scale)
+}
+
+// attentionFused is attentionPermuted through attn_tc: the Q, K, V GEMMs
+// write [B·T, H] and the kernel adds their biases, so there are no bias,
+// permute, softmax or unpermute passes and no score matrix in memory.
+func (g *Model) attentionFused(ws *Workspace, l int, ov *Override) (b0, b1 cuda.DevPtr, seg int, err error) {
 	B, T := ws.B, ws.T
 	BT := B * T
-	k := g.k
-	np, err := g.noPermute()
-	if err != nil {
-		return 0, 0, 0, err
-	}
-	segR := ov.segRows()
-	bq0, bq1, qseg, err := g.linear(l, model.Query, ws.q, ws.hidden, BT, segR, ov)
-	if err != nil {
-		return 0, 0, 0, err
-	}
-	if _, _, _, err := g.linear(l, model.Key, ws.k, ws.hidden, BT, segR, ov); err != nil {
-		return 0, 0, 0, err
-	}
-	bv0, bv1, _, err := g.linear(l, model.Value, ws.v, ws.hidden, BT, segR, ov)
-	if err != nil {
-		return 0, 0, 0, err
-	}
-	scale := float32(1 / math.Sqrt(float64(hs)))
-	const warps = rowBlock / 32
-	heads := B * nh
-	if err := g.d.Launch(np.qbias, cuda.Dim3{X: (heads*T + warps - 1) / warps}, cuda.Dim3{X: rowBlock}, 0,
-		ws.qb, ws.k, bq0, bq1, qseg, B, T, nh, hs, H, scale); err != nil {
-		return 0, 0, 0, err
-	}
-	for _, pa := range []struct {
-		dst, base        cuda.DevPtr
-		strideB, strideH int
-	}{{ws.ptrQ, ws.q, T * H, hs}, {ws.ptrK, ws.k, T * H, hs}, {ws.ptrV, ws.v, T * H, hs}, {ws.ptrCtx, ws.ctx, T * H, hs},
-		{ws.ptrAtt, ws.att, nh * T * T, T * T}} {
-		if err := g.d.Launch(np.fillPtrs, cuda.Dim3{X: (heads + elemBlock - 1) / elemBlock}, cuda.Dim3{X: elemBlock}, 0,
-			pa.dst, int64(pa.base), B, nh, int64(pa.strideB), int64(pa.strideH)); err != nil {
+	var ops [3]attnOperand
+	for i, p := range []struct {
+		typ string
+		dst cuda.DevPtr
+	}{{model.Query, ws.q}, {model.Key, ws.k}, {model.Value, ws.v}} {
+		b0, b1, seg, err := g.linear(l, p.typ, p.dst, ws.hidden, BT, ov.segRows(), ov)
+		if err != nil {
 			return 0, 0, 0, err
 		}
+		ops[i] = attnOperand{p.dst, b0, b1, seg, B}
 	}
-	if err := g.d.GemmBatched(false, true, T, T, hs, scale, ws.ptrQ, H, ws.ptrK, H, 0, ws.ptrAtt, T, heads); err != nil {
+	if err := g.attend(ws.ctx, ops[0], ops[1], ops[2], ws.mask, B, T, T); err != nil {
 		return 0, 0, 0, err
 	}
-	rows := heads * T
-	if err := g.d.Launch(np.softmaxMaskQB, cuda.Dim3{X: (rows + warps - 1) / warps}, cuda.Dim3{X: rowBlock}, 0,
-		ws.att, ws.mask, ws.qb, rows, T, nh, T); err != nil {
-		return 0, 0, 0, err
-	}
-	if err := g.d.GemmBatched(false, false, T, hs, T, 1, ws.ptrAtt, T, ws.ptrV, H, 0, ws.ptrCtx, H, heads); err != nil {
-		return 0, 0, 0, err
-	}
-	bo0, bo1, _, err := g.linear(l, model.AttnOut, ws.tmp, ws.ctx, BT, segR, ov)
-	if err != nil {
-		return 0, 0, 0, err
-	}
-	// The output bias per copy: bv·Woᵀ + bo (one row per perturbed copy).
-	nr := 1
-	if ov != nil && ov.NSeg == 2 {
-		nr = 2
-	}
-	if err := g.d.Copy(ws.bvRows, bv0, H); err != nil {
-		return 0, 0, 0, err
-	}
-	if nr == 2 {
-		if err := g.d.Copy(ws.bvRows.Add(H), bv1, H); err != nil {
-			return 0, 0, 0, err
-		}
-	}
-	if _, _, _, err := g.linear(l, model.AttnOut, ws.bvOut, ws.bvRows, nr, 1, ov); err != nil {
-		return 0, 0, 0, err
-	}
-	if err := g.d.Launch(k.biasAct, rowsGrid(nr, H), cuda.Dim3{X: elemBlock}, 0, ws.outBias, ws.bvOut, bo0, bo1, 1, nr, H, actNone); err != nil {
-		return 0, 0, 0, err
-	}
-	if nr == 2 {
-		return ws.outBias, ws.outBias.Add(H), segR, nil
-	}
-	return ws.outBias, ws.outBias, BT, nil
+	return g.linear(l, model.AttnOut, ws.tmp, ws.ctx, BT, ov.segRows(), ov)
 }
 
 func actCode(act string) int {
@@ -477,15 +454,67 @@ func (g *Model) RunLayers(ws *Workspace, from int, ov *Override) error {
 // whose other rows no compared output depends on.
 func (g *Model) LayerCLS(ws *Workspace, l int, ov *Override) error {
 	c := g.Cfg
-	H, I, nh := c.Hidden, c.Inter, c.Heads
-	hs := H / nh
+	H, I := c.Hidden, c.Inter
 	B, T := ws.B, ws.T
-	BT := B * T
 	L := &g.Host.P.Layers[l]
 	k := g.k
 	segCLS := 0 // override segments in CLS rows
 	if ov != nil {
 		segCLS = ov.SegRows / T
+	}
+	if err := g.clsAttention(ws, l, ov, segCLS); err != nil {
+		return err
+	}
+	b0, b1, seg, err := g.linear(l, model.AttnOut, ws.tmp, ws.clsCtx, B, segCLS, ov)
+	if err != nil {
+		return err
+	}
+	if err := g.d.Launch(k.biasResLN, cuda.Dim3{X: B}, cuda.Dim3{X: g.k.lnThreads}, 0, ws.clsLN1, ws.tmp, b0, b1, seg, ws.clsIn,
+		g.ptr(L.LN1G), g.ptr(L.LN1B), H, c.Eps, B); err != nil {
+		return err
+	}
+	if b0, b1, seg, err = g.linear(l, model.FFNIn, ws.clsFI, ws.clsLN1, B, segCLS, ov); err != nil {
+		return err
+	}
+	if err := g.d.Launch(k.biasAct, rowsGrid(B, I), cuda.Dim3{X: elemBlock}, 0, ws.clsFI, ws.clsFI, b0, b1, seg, B, I, actCode(c.Act)); err != nil {
+		return err
+	}
+	if b0, b1, seg, err = g.linear(l, model.FFNOut, ws.tmp, ws.clsFI, B, segCLS, ov); err != nil {
+		return err
+	}
+	return g.d.Launch(k.biasResLN, cuda.Dim3{X: B}, cuda.Dim3{X: g.k.lnThreads}, 0, ws.cls, ws.tmp, b0, b1, seg, ws.clsLN1,
+		g.ptr(L.LN2G), g.ptr(L.LN2B), H, c.Eps, B)
+}
+
+// clsAttention is LayerCLS's attention: keys and values of every token,
+// the first token's query, its context into ws.clsCtx.
+func (g *Model) clsAttention(ws *Workspace, l int, ov *Override, segCLS int) error {
+	c := g.Cfg
+	H, nh := c.Hidden, c.Heads
+	hs := H / nh
+	B, T := ws.B, ws.T
+	BT := B * T
+	k := g.k
+	if g.fused(T) {
+		var kv [2]attnOperand
+		for i, p := range []struct {
+			typ string
+			dst cuda.DevPtr
+		}{{model.Key, ws.k}, {model.Value, ws.v}} {
+			b0, b1, seg, err := g.linear(l, p.typ, p.dst, ws.hidden, BT, ov.segRows(), ov)
+			if err != nil {
+				return err
+			}
+			kv[i] = attnOperand{p.dst, b0, b1, seg, B}
+		}
+		if err := g.d.Launch(k.gatherCLS, elemGrid(B*H), cuda.Dim3{X: elemBlock}, 0, ws.clsIn, ws.hidden, B, T, H); err != nil {
+			return err
+		}
+		b0, b1, seg, err := g.linear(l, model.Query, ws.clsQ, ws.clsIn, B, segCLS, ov)
+		if err != nil {
+			return err
+		}
+		return g.attend(ws.clsCtx, attnOperand{ws.clsQ, b0, b1, seg, B}, kv[0], kv[1], ws.mask, B, T, 1)
 	}
 	for _, kv := range []struct {
 		typ string
@@ -522,27 +551,7 @@ func (g *Model) LayerCLS(ws *Workspace, l int, ov *Override) error {
 	if err := g.d.GemmStridedBatched(false, false, 1, hs, T, 1, ws.clsAtt, T, T, ws.v, hs, T*hs, 0, ws.clsQ, hs, hs, B*nh); err != nil {
 		return err
 	}
-	if err := g.d.Launch(k.unpermute, rowsGrid(B, H), cuda.Dim3{X: elemBlock}, 0, ws.clsCtx, ws.clsQ, B, 1, nh, hs); err != nil {
-		return err
-	}
-	if b0, b1, seg, err = g.linear(l, model.AttnOut, ws.tmp, ws.clsCtx, B, segCLS, ov); err != nil {
-		return err
-	}
-	if err := g.d.Launch(k.biasResLN, cuda.Dim3{X: B}, cuda.Dim3{X: g.k.lnThreads}, 0, ws.clsLN1, ws.tmp, b0, b1, seg, ws.clsIn,
-		g.ptr(L.LN1G), g.ptr(L.LN1B), H, c.Eps, B); err != nil {
-		return err
-	}
-	if b0, b1, seg, err = g.linear(l, model.FFNIn, ws.clsFI, ws.clsLN1, B, segCLS, ov); err != nil {
-		return err
-	}
-	if err := g.d.Launch(k.biasAct, rowsGrid(B, I), cuda.Dim3{X: elemBlock}, 0, ws.clsFI, ws.clsFI, b0, b1, seg, B, I, actCode(c.Act)); err != nil {
-		return err
-	}
-	if b0, b1, seg, err = g.linear(l, model.FFNOut, ws.tmp, ws.clsFI, B, segCLS, ov); err != nil {
-		return err
-	}
-	return g.d.Launch(k.biasResLN, cuda.Dim3{X: B}, cuda.Dim3{X: g.k.lnThreads}, 0, ws.cls, ws.tmp, b0, b1, seg, ws.clsLN1,
-		g.ptr(L.LN2G), g.ptr(L.LN2B), H, c.Eps, B)
+	return g.d.Launch(k.unpermute, rowsGrid(B, H), cuda.Dim3{X: elemBlock}, 0, ws.clsCtx, ws.clsQ, B, 1, nh, hs)
 }
 
 // CLS gathers the first token's hidden state of every sequence into ws.cls.

@@ -81,8 +81,15 @@ var forwardKernels = []string{"embed_ln", "bias_res_ln", "bias_act", "bias_permu
 // CLS and pooled output with the CPU engine, checks that every kernel in
 // kernels was launched and returns the launch counts.
 func checkForward(t *testing.T, name string, m *model.Model, b model.Batch, tol float64, kernels []string) map[string]int {
+	return checkForwardPrec(t, name, "", m, b, tol, kernels)
+}
+
+// checkForwardPrec is checkForward with the emulated device in precision
+// prec (which selects the kernels; the emulation computes in float32).
+func checkForwardPrec(t *testing.T, name, prec string, m *model.Model, b model.Batch, tol float64, kernels []string) map[string]int {
 	t.Helper()
 	d := newHostDev()
+	d.prec = prec
 	g, err := upload(d, m)
 	if err != nil {
 		t.Fatal(err)
@@ -120,6 +127,38 @@ func TestForwardMatchesCPU(t *testing.T) {
 	}{{"bert", "gelu", true}, {"bert", "gelu_new", false}, {"roberta", "gelu", false}, {"bert", "relu", true}} {
 		m := testModel(t, tc.arch, tc.act, tc.pooler)
 		checkForward(t, tc.arch+"/"+tc.act, m, testBatch(m, 3, 7, 1), 2e-5, forwardKernels)
+	}
+}
+
+// In tf32 and bf16, attention runs in the fused attn_tc kernel: no bias,
+// permute, softmax or unpermute passes; the same outputs (emulated in
+// float32). fp32 and heads the kernel is not compiled for keep the GEMMs.
+func TestFusedAttentionForward(t *testing.T) {
+	for _, tc := range []struct {
+		arch, prec string
+		heads      int
+		fused      bool
+	}{{"bert", "tf32", 2, true}, {"roberta", "bf16", 2, true}, {"bert", "fp32", 2, false}, {"bert", "bf16-native", 2, false},
+		{"bert", "tf32", 4, false}} { // head size 8, or 4 (not a multiple of 8)
+		m := testModel(t, tc.arch, "gelu", true)
+		m.Cfg.Heads = tc.heads
+		name := tc.arch + "/" + tc.prec
+		b := testBatch(m, 3, 7, 1)
+		b.Mask[2*7+5], b.Mask[2*7+6] = 0, 0
+		var launches map[string]int
+		if tc.fused {
+			launches = checkForwardPrec(t, name, tc.prec, m, b, 2e-5, []string{"attn_tc", "embed_ln", "bias_res_ln", "bias_act", "gather_cls"})
+			for _, k := range []string{"bias_permute", "softmax_mask", "unpermute"} {
+				if launches[k] != 0 {
+					t.Errorf("%s: %s launched %d times", name, k, launches[k])
+				}
+			}
+		} else {
+			launches = checkForwardPrec(t, name, tc.prec, m, b, 2e-5, forwardKernels)
+			if launches["attn_tc"] != 0 {
+				t.Errorf("%s: attn_tc launched", name)
+			}
+		}
 	}
 }
 
@@ -189,6 +228,9 @@ func TestSweepMatchesCPU(t *testing.T) {
 		{"roberta", adarank.AgainstReference, adarank.OutputPooled, 7, true},   // one probe per chunk
 	} {
 		m := testModel(t, tc.arch, "gelu", tc.arch == "bert")
+		if tc.arch == "bert" {
+			m.Cfg.Heads = 2 // head size 8, which the fused attention takes
+		}
 		probes := testBatch(m, 5, 7, 2)
 		o := adarank.SweepOptions{Modules: model.ModuleTypes, Trials: 2, NoiseScale: 0.7, BiasNoise: tc.bias,
 			Against: tc.against, Output: tc.output, Seed: 11, MaxTokens: tc.maxTokens}
@@ -204,16 +246,33 @@ func TestSweepMatchesCPU(t *testing.T) {
 		}
 		name := tc.arch + "/" + tc.against + "/" + tc.output
 		sameImportances(t, name, got, want, 1e-4)
-		// The unoptimised paths (benchmark switches) agree too.
-		NoLengthBuckets, FullLastLayer = true, true
+		// The unoptimised paths (benchmark switches) agree too, and so does
+		// the fused attention of the tf32 mode (emulated in float32), with
+		// and without the perturbed layer's reuse.
 		po := o
 		po.Progress = nil
-		plain, err := sweepOn(newHostDev(), m, probes, po)
-		NoLengthBuckets, FullLastLayer = false, false
-		if err != nil {
-			t.Fatal(err)
+		for _, v := range []struct {
+			name, prec string
+			set        func(on bool)
+		}{
+			{"unoptimised", "", func(on bool) { NoLengthBuckets, FullLastLayer, NoLayerReuse = on, on, on }},
+			{"full last layer", "", func(on bool) { FullLastLayer = on }},
+			{"fused attention", "tf32", func(on bool) {}},
+			{"fused attention, no reuse, full last layer", "tf32", func(on bool) { NoLayerReuse, FullLastLayer = on, on }},
+		} {
+			v.set(true)
+			hd := newHostDev()
+			hd.prec = v.prec
+			res, err := sweepOn(hd, m, probes, po)
+			v.set(false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sameImportances(t, name+" ("+v.name+")", res, want, 1e-4)
+			if fused := hd.launches["attn_tc"] > 0; fused != (v.prec == "tf32" && tc.arch == "bert") || (fused && hd.launches["softmax_mask"] != 0) {
+				t.Errorf("%s (%s): attn_tc %d launches, softmax_mask %d", name, v.name, hd.launches["attn_tc"], hd.launches["softmax_mask"])
+			}
 		}
-		sameImportances(t, name+" (unoptimised)", plain, want, 1e-4)
 		if calls != len(model.ModuleTypes)*m.Cfg.Layers*o.Trials {
 			t.Errorf("%s: progress called %d times", name, calls)
 		}
@@ -287,7 +346,7 @@ func TestKernelSource(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k, err := loadKernels(newHostDev(), 64, LNThreads)
+	k, err := loadKernels(newHostDev(), 64, 4, LNThreads)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -412,7 +471,7 @@ func TestNoiseSourceOrderAndStop(t *testing.T) {
 		w[i] = float32(i)
 	}
 	b := []float32{1, -2, 3, 0, 5}
-	mods := []moduleRef{{model.Query, 0, w, b}, {model.Value, 1, w, b}, {model.Key, 2, w, b}}
+	mods := []moduleRef{{typ: model.Query, w: w, b: b}, {typ: model.Value, layer: 1, w: w, b: b}, {typ: model.Key, layer: 2, w: w, b: b}}
 	alloc := func(name string, n int) (*cuda.HostBuffer, error) {
 		return &cuda.HostBuffer{F32: make([]float32, n)}, nil
 	}
@@ -446,41 +505,5 @@ func TestNoiseSourceOrderAndStop(t *testing.T) {
 		}
 		src.stop()
 		src.stop() // idempotent
-	}
-}
-
-// NoPermuteAttention (biases moved algebraically, heads addressed through
-// pointer arrays) computes the same forward and the same sweep importances
-// as the CPU engine, with perturbed query, key, value and attention-output
-// weights and biases in both copies.
-func TestNoPermuteAttentionMatchesCPU(t *testing.T) {
-	NoPermuteAttention = true
-	defer func() { NoPermuteAttention = false }()
-	for _, tc := range []struct {
-		arch   string
-		pooler bool
-	}{{"bert", true}, {"roberta", false}} {
-		m := testModel(t, tc.arch, "gelu", tc.pooler)
-		launches := checkForward(t, tc.arch+" (no permute)", m, testBatch(m, 3, 7, 1), 2e-5,
-			[]string{"embed_ln", "bias_res_ln", "qbias", "gemm_batched_ptr", "softmax_mask_qb", "fill_ptrs"})
-		if launches["bias_permute"] != 0 || launches["unpermute"] != 0 {
-			t.Errorf("%s forward: the permute kernels ran: %v", tc.arch, launches)
-		}
-		for _, against := range []string{adarank.AgainstCopies, adarank.AgainstReference} {
-			for _, noise := range []string{adarank.NoisePCG, adarank.NoisePhilox} {
-				probes := testBatch(m, 4, 7, 2)
-				o := adarank.SweepOptions{Modules: model.ModuleTypes, Trials: 2, NoiseScale: 0.7, BiasNoise: true,
-					Against: against, Seed: 5, Noise: noise}
-				want, err := adarank.Sweep(m, probes, o)
-				if err != nil {
-					t.Fatal(err)
-				}
-				got, err := sweepOn(newHostDev(), m, probes, o)
-				if err != nil {
-					t.Fatal(err)
-				}
-				sameImportances(t, tc.arch+"/"+against+"/"+noise+" (no permute)", got, want, 1e-4)
-			}
-		}
 	}
 }

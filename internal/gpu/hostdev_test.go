@@ -21,6 +21,8 @@ type hostDev struct {
 	launches map[string]int
 	poison   bool     // fill new allocations with NaN (catches reads of unwritten memory)
 	allocs   [][2]int // [start, end) of every allocation in mem indices, ascending
+	prec     string   // what Precision reports ("" is fp32)
+	attHS    int      // ATT_HS of the last compile that set it
 }
 
 func newHostDev() *hostDev {
@@ -30,7 +32,14 @@ func newHostDev() *hostDev {
 var _ device = (*hostDev)(nil)
 
 func (h *hostDev) Bind() func() { return func() {} }
-func (h *hostDev) Sync() error  { return nil }
+
+func (h *hostDev) Precision() string {
+	if h.prec == "" {
+		return "fp32"
+	}
+	return h.prec
+}
+func (h *hostDev) Sync() error { return nil }
 
 func (h *hostDev) AllocF32(name string, n int) (*cuda.Buffer, error) {
 	if n <= 0 {
@@ -180,33 +189,10 @@ func (h *hostDev) GemmStridedBatched(tA, tB bool, M, N, K int, alpha float32, A 
 	return nil
 }
 
-// u64 is element i of a device array of 8-byte values (two arena floats,
-// low word first, as the GPU stores them).
-func (h *hostDev) u64(p cuda.DevPtr, i int) uint64 {
-	w := h.f32(p.Add(2*i), 2)
-	return uint64(math.Float32bits(w[0])) | uint64(math.Float32bits(w[1]))<<32
-}
-
-func (h *hostDev) setU64(p cuda.DevPtr, i int, v uint64) {
-	w := h.f32(p.Add(2*i), 2)
-	w[0], w[1] = math.Float32frombits(uint32(v)), math.Float32frombits(uint32(v>>32))
-}
-
-func (h *hostDev) GemmBatched(tA, tB bool, M, N, K int, alpha float32, Aptrs cuda.DevPtr, lda int, Bptrs cuda.DevPtr, ldb int,
-	beta float32, Cptrs cuda.DevPtr, ldc, batch int) error {
-	if err := cuda.CheckRowMajor(tA, tB, M, N, K, lda, ldb, ldc); err != nil {
-		return err
-	}
-	h.launches["gemm_batched_ptr"]++
-	for i := 0; i < batch; i++ {
-		A, B, C := cuda.DevPtr(h.u64(Aptrs, i)), cuda.DevPtr(h.u64(Bptrs, i)), cuda.DevPtr(h.u64(Cptrs, i))
-		h.gemmSpans(tA, tB, M, N, K, A, lda, 0, B, ldb, 0, C, ldc, 0, 1)
-		cuda.RowMajorGemm(tA, tB, M, N, K, A, lda, B, ldb, C, ldc).RunHost(h.mem, alpha, beta, 1)
-	}
-	return nil
-}
-
 func (h *hostDev) Compile(name, src string, opts ...string) (*cuda.Module, error) {
+	for _, o := range opts {
+		fmt.Sscanf(o, "-DATT_HS=%d", &h.attHS)
+	}
 	return cuda.NewHostModule(src)
 }
 
@@ -245,32 +231,8 @@ func (h *hostDev) Launch(f *cuda.Function, grid, block cuda.Dim3, shmem int, arg
 		h.softmaxMask(min(n(2), grid.X*(block.X/32)), p(0), p(1), n(3), n(4), n(5))
 	case "gather_cls":
 		h.gatherCLS(p(0), p(1), n(2), n(3), n(4))
-	case "softmax_mask_qb":
-		h.softmaxMaskE(min(n(3), grid.X*(block.X/32)), p(0), p(1), p(2), n(4), n(5), n(6))
-	case "qbias":
-		qb, k, bq0, bq1, seg := p(0), p(1), p(2), p(3), n(4)
-		B, T, nh, hs, ldk, scale := n(5), n(6), n(7), n(8), n(9), fl(10)
-		rows := min(B*nh*T, grid.X*(block.X/32))
-		for w := 0; w < rows; w++ {
-			j, bh := w%T, w/T
-			hh, b := bh%nh, bh/nh
-			bq := bq1
-			if b*T < seg {
-				bq = bq0
-			}
-			bv, kr := h.f32(bq.Add(hh*hs), hs), h.f32(k.Add((b*T+j)*ldk+hh*hs), hs)
-			var sum float32
-			for d := range bv {
-				sum += bv[d] * kr[d]
-			}
-			h.f32(qb.Add(w), 1)[0] = scale * sum
-		}
-	case "fill_ptrs":
-		out, base, B, nh, sB, sH := p(0), slots[1], n(2), n(3), int64(slots[4]), int64(slots[5])
-		for i := 0; i < min(B*nh, grid.X*block.X); i++ {
-			b, hh := i/nh, i%nh
-			h.setU64(out, i, base+uint64(4*(int64(b)*sB+int64(hh)*sH)))
-		}
+	case "attn_tc":
+		return h.attnTC(grid, block, shmem, p, n, fl)
 	case "perturb_philox":
 		cnt := int(int64(slots[2]))
 		adarank.PerturbPhilox(h.f32(p(0), cnt), h.f32(p(1), cnt), float64(fl(3)), slots[4], slots[5], uint32(n(6)))
@@ -387,25 +349,12 @@ func (h *hostDev) unpermute(out, in cuda.DevPtr, B, T, nh, hs int) {
 }
 
 func (h *hostDev) softmaxMask(rows int, att, mask cuda.DevPtr, T, nh, Tq int) {
-	h.softmaxMaskE(rows, att, mask, 0, T, nh, Tq)
-}
-
-// softmaxMaskE is softmax_mask with, unless e is 0, the per-head key term
-// e[(row/Tq)*T + j] added (softmax_mask_qb).
-func (h *hostDev) softmaxMaskE(rows int, att, mask, e cuda.DevPtr, T, nh, Tq int) {
 	for row := 0; row < rows; row++ {
 		b := row / (nh * Tq)
 		a, m := h.f32(att.Add(row*T), T), h.f32(mask.Add(b*T), T)
-		var ex []float32
-		if e != 0 {
-			ex = h.f32(e.Add(row/Tq*T), T)
-		}
 		mx := float32(math.Inf(-1))
 		for j := range a {
 			a[j] += m[j]
-			if ex != nil {
-				a[j] += ex[j]
-			}
 			mx = max(mx, a[j])
 		}
 		if math.IsInf(float64(mx), -1) {
@@ -462,4 +411,87 @@ func TestHostDevCatchesOverruns(t *testing.T) {
 			bad()
 		}()
 	}
+}
+
+// attnTC is attn_tc in float32 (the tf32 rounding of its tensor-core
+// products aside), with its launch shape checked.
+func (h *hostDev) attnTC(grid, block cuda.Dim3, shmem int, p func(int) cuda.DevPtr, n func(int) int, fl func(int) float32) error {
+	type operand struct {
+		x, b0, b1 cuda.DevPtr
+		seg, mod  int
+	}
+	ctx := p(0)
+	ops := [3]operand{{p(1), p(4), p(5), n(6), n(7)}, {p(2), p(8), p(9), n(10), n(11)}, {p(3), p(12), p(13), n(14), n(15)}}
+	mask, T, Tq, nh, scale := p(16), n(17), n(18), n(19), fl(20)
+	hs := h.attHS
+	H := nh * hs
+	B := grid.X / nh
+	Tp := (T + 7) &^ 7
+	switch {
+	case grid.X%nh != 0 || (grid.Y > 0 && grid.Y*attnRows < Tq) || (grid.Y == 0 && attnRows < Tq):
+		return fmt.Errorf("kernel attn_tc: grid %v does not cover %d heads × %d query rows", grid, nh, Tq)
+	case block.X != 256:
+		return fmt.Errorf("kernel attn_tc: block %v, want 256 threads", block)
+	case ops[0].seg%Tq != 0 || ops[1].seg%T != 0 || ops[2].seg%T != 0:
+		return fmt.Errorf("kernel attn_tc: bias segments %d, %d, %d not whole sequences of %d / %d rows", ops[0].seg, ops[1].seg, ops[2].seg, Tq, T)
+	case shmem < 4*Tp*(2*hs+12):
+		return fmt.Errorf("kernel attn_tc: %d bytes of shared memory for %d keys", shmem, T)
+	case T > attnMaxT:
+		return fmt.Errorf("kernel attn_tc: %d keys", T)
+	}
+	// row is element d.. of row r of operand o (rows per sequence rows) for sequence b, with its bias.
+	row := func(o operand, b, rows, r int) []float32 {
+		x := h.f32(o.x.Add(((b%o.mod)*rows+r)*H), H)
+		bias := o.b1
+		if b*rows+r < o.seg {
+			bias = o.b0
+		}
+		bv := h.f32(bias, H)
+		out := make([]float32, H)
+		for i := range out {
+			out[i] = x[i] + bv[i]
+		}
+		return out
+	}
+	sc := make([]float32, T)
+	for b := 0; b < B; b++ {
+		m := h.f32(mask.Add(b*T), T)
+		keys, vals := make([][]float32, T), make([][]float32, T)
+		for j := 0; j < T; j++ {
+			keys[j], vals[j] = row(ops[1], b, T, j), row(ops[2], b, T, j)
+		}
+		for r := 0; r < Tq; r++ {
+			qr := row(ops[0], b, Tq, r)
+			out := h.f32(ctx.Add((b*Tq+r)*H), H)
+			for hh := 0; hh < nh; hh++ {
+				lo := hh * hs
+				mx := float32(math.Inf(-1))
+				for j := 0; j < T; j++ {
+					var d float32
+					for i := lo; i < lo+hs; i++ {
+						d += qr[i] * keys[j][i]
+					}
+					sc[j] = d*scale + m[j]
+					mx = max(mx, sc[j])
+				}
+				var sum float32
+				for j := range sc {
+					if math.IsInf(float64(mx), -1) {
+						sc[j] = 1
+					} else {
+						sc[j] = float32(math.Exp(float64(sc[j] - mx)))
+					}
+					sum += sc[j]
+				}
+				for i := lo; i < lo+hs; i++ {
+					var o float32
+					for j := range sc {
+						o += sc[j] / sum * vals[j][i]
+					}
+					out[i] = o
+				}
+			}
+		}
+	}
+	return nil
 }

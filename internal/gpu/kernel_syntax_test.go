@@ -16,6 +16,7 @@ const cudaPrelude = `#include <algorithm>
 #define __device__
 #define __forceinline__
 #define __shared__
+#define __launch_bounds__(n)
 struct dim3_ { unsigned x, y, z; };
 struct float4 { float x, y, z, w; };
 float4 make_float4(float, float, float, float);
@@ -26,6 +27,9 @@ extern dim3_ blockIdx, blockDim, threadIdx, gridDim;
 float __int_as_float(int);
 int __float_as_int(float);
 template <class T> T __shfl_xor_sync(unsigned, T, int);
+template <class T> T __shfl_sync(unsigned, T, int);
+float __uint_as_float(unsigned);
+unsigned __float_as_uint(float);
 float atomicAdd(float*, float);
 double atomicAdd(double*, double);
 void __syncthreads();
@@ -42,7 +46,7 @@ func TestKernelSourcesCompileAsCPP(t *testing.T) {
 		t.Skip("g++ not installed")
 	}
 	for name, src := range map[string]string{"encoder": kernelSource, "train": kernelSource + trainKernelSource,
-		"no-permute": kernelSource + noPermuteSource} {
+		"attention": kernelSource + attnSource} {
 		f := filepath.Join(t.TempDir(), name+".cpp")
 		if err := os.WriteFile(f, []byte(cudaPrelude+src), 0o644); err != nil {
 			t.Fatal(err)

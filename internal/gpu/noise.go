@@ -35,7 +35,7 @@ type noiseBuf struct {
 }
 
 // noiseSource generates perturbed copies ahead of the GPU on several CPU
-// threads and hands them out in sweep order (module type, layer, trial, copy).
+// threads and hands them out in the order of the modules given (then trial, copy).
 type noiseSource struct {
 	ordered chan *noiseJob
 	pool    chan *noiseBuf
@@ -50,6 +50,7 @@ type moduleRef struct {
 	typ   string
 	layer int
 	w, b  []float32
+	out   int // index of its importance in the sweep's result
 }
 
 // noiseHeld is how many trials' buffers the consumer may hold at once (the

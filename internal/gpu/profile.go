@@ -196,13 +196,6 @@ func (d *profDevice) GemmStridedBatched(tA, tB bool, M, N, K int, alpha float32,
 	})
 }
 
-func (d *profDevice) GemmBatched(tA, tB bool, M, N, K int, alpha float32, Aptrs cuda.DevPtr, lda int, Bptrs cuda.DevPtr, ldb int,
-	beta float32, Cptrs cuda.DevPtr, ldc, batch int) error {
-	return d.p.time("gemm_batched_ptr", func() error {
-		return d.device.GemmBatched(tA, tB, M, N, K, alpha, Aptrs, lda, Bptrs, ldb, beta, Cptrs, ldc, batch)
-	})
-}
-
 func (d *profDevice) Fill32(dst cuda.DevPtr, v uint32, n int) error {
 	return d.p.time("fill", func() error { return d.device.Fill32(dst, v, n) })
 }

@@ -38,9 +38,21 @@ func sweepOn(d device, m *model.Model, probes model.Batch, o adarank.SweepOption
 type sweepChunk struct {
 	B, T  int           // probe sequences in the chunk and their length
 	cache []cuda.DevPtr // input of each layer [B*T, H]
-	ref   cuda.DevPtr   // unperturbed output [B, H] (against reference)
+	out   cuda.DevPtr   // unperturbed output [B, H] (against reference)
 	mask  cuda.DevPtr   // additive mask of the stacked batch [copies*B*T]
+	ref   layerRef      // the unperturbed pass through one layer (perturbedLayer)
 	bufs  []*cuda.Buffer
+}
+
+// layerRef holds what the unperturbed pass through layer `layer` computes
+// for a chunk's probes, where a perturbed copy of one of that layer's
+// modules computes the same: Q, K, V [B, nh, T, hs], the attention
+// probabilities [B, nh, T, T], the context and the attention block's output
+// [B·T, H], the feed-forward activations [B·T, I]. Only the parts the
+// swept module types read are allocated (others stay 0).
+type layerRef struct {
+	layer                      int // -1 before the first fill
+	q, k, v, att, ctx, ln1, fi cuda.DevPtr
 }
 
 func (c *sweepChunk) free() {
@@ -115,13 +127,21 @@ func (g *Model) Sweep(probes model.Batch, o adarank.SweepOptions) ([]adarank.Imp
 	}
 
 	// Perturbed weights: two device copies of the largest module.
+	// The modules are visited layer by layer (each chunk's layerRef is then
+	// filled once per layer); the results keep adarank.Sweep's order (type,
+	// then layer).
 	maxW, maxB := 0, 0
 	var mods []moduleRef
-	for _, typ := range o.Modules {
-		for l := 0; l < L; l++ {
+	for l := 0; l < L; l++ {
+		for ti, typ := range o.Modules {
 			w, b, _, _, _ := m.P.Layers[l].Linear(typ)
 			maxW, maxB = max(maxW, len(w)), max(maxB, len(b))
-			mods = append(mods, moduleRef{typ: typ, layer: l, w: w, b: b})
+			mods = append(mods, moduleRef{typ: typ, layer: l, w: w, b: b, out: ti*L + l})
+		}
+	}
+	for _, ch := range chunks {
+		if err := g.allocLayerRef(ch, o.Modules); err != nil {
+			return nil, err
 		}
 	}
 	var dw, db [2]*cuda.Buffer
@@ -245,7 +265,7 @@ func (g *Model) Sweep(probes model.Batch, o adarank.SweepOptions) ([]adarank.Imp
 			imp.Trials = append(imp.Trials, sums[mi*o.Trials+tr]/count)
 		}
 		imp.Mean, imp.Std = adarank.MeanStd(imp.Trials)
-		out[mi] = imp
+		out[mod.out] = imp
 	}
 	return out, nil
 }
@@ -312,10 +332,10 @@ func (g *Model) prepareChunk(ws *Workspace, probes model.Batch, copies int, outp
 	if err != nil {
 		return fail(err)
 	}
-	if ch.ref, err = alloc("reference output", probes.B*H); err != nil {
+	if ch.out, err = alloc("reference output", probes.B*H); err != nil {
 		return fail(err)
 	}
-	if err := g.d.Copy(ch.ref, out, probes.B*H); err != nil {
+	if err := g.d.Copy(ch.out, out, probes.B*H); err != nil {
 		return fail(err)
 	}
 	// The stacked batch: the probes repeated copies times.
@@ -345,24 +365,38 @@ func (g *Model) output(ws *Workspace, output string) (cuda.DevPtr, error) {
 func (g *Model) perturbedChunk(ws *Workspace, ch *sweepChunk, l, copies int, ov *Override, output string, slot cuda.DevPtr) error {
 	H := g.Cfg.Hidden
 	BT := ch.B * ch.T
-	if err := ws.Reshape(copies*ch.B, ch.T); err != nil {
-		return err
-	}
-	ws.mask = ch.mask
-	defer func() { ws.mask = ws.maskOwn }()
-	for s := 0; s < copies; s++ {
-		if err := g.d.Copy(ws.hidden.Add(s*BT*H), ch.cache[l], BT*H); err != nil {
-			return err
-		}
-	}
-	ov.SegRows = BT
 	// Layers l..L-2 in full; the last one only for the first token, which is
 	// all the compared outputs (pooled or CLS) read.
 	last := g.Cfg.Layers - 1
 	if FullLastLayer {
 		last = g.Cfg.Layers
 	}
-	for k := l; k < last; k++ {
+	reuse := l < last && !NoLayerReuse
+	if reuse {
+		if err := g.fillLayerRef(ws, ch, l); err != nil {
+			return err
+		}
+	}
+	if err := ws.Reshape(copies*ch.B, ch.T); err != nil {
+		return err
+	}
+	ws.mask = ch.mask
+	defer func() { ws.mask = ws.maskOwn }()
+	ov.SegRows = BT
+	from := l
+	if reuse {
+		if err := g.perturbedLayer(ws, ch, l, copies, ov); err != nil {
+			return err
+		}
+		from = l + 1
+	} else {
+		for s := 0; s < copies; s++ {
+			if err := g.d.Copy(ws.hidden.Add(s*BT*H), ch.cache[l], BT*H); err != nil {
+				return err
+			}
+		}
+	}
+	for k := from; k < last; k++ {
 		if err := g.Layer(ws, k, ov); err != nil {
 			return err
 		}
@@ -382,7 +416,7 @@ func (g *Model) perturbedChunk(ws *Workspace, ch *sweepChunk, l, copies int, ov 
 		}
 	}
 	n := ch.B * H
-	a, b := out, ch.ref
+	a, b := out, ch.out
 	if copies == 2 {
 		b = out.Add(n)
 	}
@@ -394,6 +428,7 @@ func (g *Model) perturbedChunk(ws *Workspace, ch *sweepChunk, l, copies int, ov 
 var (
 	NoLengthBuckets bool // one chunk order and length as on the CPU (probes keep their padding)
 	FullLastLayer   bool // run the last layer for every token, not just the first
+	NoLayerReuse    bool // run the perturbed layer in full for every copy (no layerRef)
 )
 
 // minChunkTokens is the least tokens (per copy) worth a separate chunk:

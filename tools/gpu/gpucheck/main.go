@@ -326,14 +326,14 @@ func sweepParity(d *cuda.Device, refDir string) {
 		}
 	}
 	for _, it := range items {
-		for _, against := range []string{adarank.AgainstCopies, adarank.AgainstReference, "copies/philox", "copies/no-permute", "reference/no-permute"} {
+		for _, against := range []string{adarank.AgainstCopies, adarank.AgainstReference, "copies/philox", "copies/no-fused"} {
 			noise, label := adarank.NoisePCG, adarank.NoisePCG
 			switch against {
 			case "copies/philox": // Philox noise drawn by the GPU against the same generator on the CPU
 				against, noise, label = adarank.AgainstCopies, adarank.NoisePhilox, adarank.NoisePhilox
-			case "copies/no-permute", "reference/no-permute": // the experimental attention without bias / permute passes
-				gpu.NoPermuteAttention = true
-				against, label = strings.TrimSuffix(against, "/no-permute"), "pcg, no-permute"
+			case "copies/no-fused": // tf32 without the fused attention kernel
+				gpu.NoFusedAttention = true
+				against, label = adarank.AgainstCopies, "pcg, no-fused"
 			}
 			o := adarank.SweepOptions{Modules: model.ModuleTypes, Trials: 3, NoiseScale: 1, BiasNoise: true,
 				Against: against, Seed: 42, Noise: noise}
@@ -364,7 +364,7 @@ func sweepParity(d *cuda.Device, refDir string) {
 				check(maxRel <= tol && (same || tf32), "%-18s %-9s %-15s %-4s max rel diff %.2e, per-type ranking identical: %v (tol %.0e)",
 					it.name, against, label, precName(tf32), maxRel, same, tol)
 			}
-			gpu.NoPermuteAttention = false
+			gpu.NoFusedAttention = false
 		}
 	}
 	d.SetTF32(false)
@@ -422,24 +422,26 @@ func timings(d *cuda.Device, smallTrials, bigTrials, bigProbes int, cpu bool) {
 		record(map[string]any{"kind": "noise", "case": cs.name, "seconds": nt.Seconds(), "module_trials": moduleTrials})
 		// Variants: the optimisations one by one (plain = CPU chunking, full last layer).
 		type variant struct {
-			name                               string
-			buckets, clsTop, philox, noPermute bool
+			name                                  string
+			buckets, clsTop, reuse, fused, philox bool
 		}
 		// philox: the noise drawn on the GPU (--rng philox) instead of on the CPU;
-		// no-permute: gpu.NoPermuteAttention (experimental), alone and with philox.
-		variants := []variant{{"", true, true, false, false}, {"philox", true, true, true, false},
-			{"no-permute", true, true, false, true}, {"no-permute+philox", true, true, true, true}}
+		// no-reuse: the perturbed layer in full for every copy (gpu.NoLayerReuse);
+		// no-fused: attention through cuBLAS GEMMs and separate kernels (gpu.NoFusedAttention).
+		variants := []variant{{"", true, true, true, true, false}, {"philox", true, true, true, true, true},
+			{"no-reuse", true, true, false, true, false}, {"no-fused", true, true, true, false, false}}
 		if cs.B > 16 {
-			variants = append(variants, variant{"plain", false, false, false, false}, variant{"+buckets", true, false, false, false})
+			variants = append(variants, variant{"plain", false, false, false, false, false}, variant{"+buckets", true, false, false, false, false},
+				variant{"+buckets+cls", true, true, false, false, false})
 		}
 		for _, tf32 := range []bool{false, true} {
 			d.SetTF32(tf32)
 			for _, v := range variants {
-				if v.name != "" && !v.philox && !v.noPermute && !tf32 {
+				if v.name != "" && !v.philox && !tf32 {
 					continue // variants timed in tf32 only, to save device time
 				}
 				gpu.NoLengthBuckets, gpu.FullLastLayer = !v.buckets, !v.clsTop
-				gpu.NoPermuteAttention = v.noPermute
+				gpu.NoLayerReuse, gpu.NoFusedAttention = !v.reuse, !v.fused
 				o := o
 				if v.philox {
 					o.Noise = adarank.NoisePhilox
@@ -470,7 +472,7 @@ func timings(d *cuda.Device, smallTrials, bigTrials, bigProbes int, cpu bool) {
 				record(map[string]any{"kind": "time", "impl": impl, "case": cs.name, "precision": precName(tf32),
 					"seconds": sec, "module_trials": moduleTrials, "per_module_trial": per, "first_importance": imps[0].Mean})
 			}
-			gpu.NoLengthBuckets, gpu.FullLastLayer, gpu.NoPermuteAttention = false, false, false
+			gpu.NoLengthBuckets, gpu.FullLastLayer, gpu.NoLayerReuse, gpu.NoFusedAttention = false, false, false, false
 		}
 		if *profileOps && cs.B > 16 {
 			// Per-op GPU time of the large case: one trial of every module, fp32 and tf32.
