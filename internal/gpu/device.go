@@ -10,34 +10,12 @@ package gpu
 import (
 	"fmt"
 
+	"github.com/adarank/adarank/internal/backend"
 	"github.com/adarank/adarank/internal/cuda"
 )
 
-// device is what the encoder needs of a GPU. *cuda.Device implements it;
-// the tests use a host emulation (every kernel has a Go twin) to check the
-// orchestration on machines without a GPU.
-type device interface {
-	Bind() func()
-	Precision() string // the GEMM precision: fp32, tf32, bf16 or bf16-native
-	Sync() error
-	AllocF32(name string, n int) (*cuda.Buffer, error)
-	Upload(dst cuda.DevPtr, src []float32) error
-	AllocHost(name string, n int) (*cuda.HostBuffer, error)
-	UploadAsync(dst cuda.DevPtr, h *cuda.HostBuffer, off, n int) error
-	Fence() (wait func() error, err error)
-	UploadI32(dst cuda.DevPtr, src []int32) error
-	Download(dst []float32, src cuda.DevPtr) error
-	DownloadF64(dst []float64, src cuda.DevPtr) error
-	Copy(dst, src cuda.DevPtr, n int) error
-	Fill32(dst cuda.DevPtr, v uint32, n int) error
-	Gemm(tA, tB bool, M, N, K int, alpha float32, A cuda.DevPtr, lda int, B cuda.DevPtr, ldb int, beta float32, C cuda.DevPtr, ldc int) error
-	GemmStridedBatched(tA, tB bool, M, N, K int, alpha float32, A cuda.DevPtr, lda, strideA int, B cuda.DevPtr, ldb, strideB int,
-		beta float32, C cuda.DevPtr, ldc, strideC, batch int) error
-	Compile(name, src string, opts ...string) (*cuda.Module, error)
-	Launch(f *cuda.Function, grid, block cuda.Dim3, shmem int, args ...any) error
-}
-
-var _ device = (*cuda.Device)(nil)
+// device is the backend the encoder, sweep and trainer run on.
+type device = backend.Backend
 
 // kernels are the compiled functions of kernelSource.
 type kernels struct {

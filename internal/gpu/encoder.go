@@ -5,6 +5,7 @@ import (
 	"math"
 	"unsafe"
 
+	"github.com/adarank/adarank/internal/backend"
 	"github.com/adarank/adarank/internal/cuda"
 	"github.com/adarank/adarank/internal/model"
 )
@@ -19,9 +20,7 @@ type Model struct {
 }
 
 // Upload copies m's parameters to the device and compiles the kernels.
-func Upload(d *cuda.Device, m *model.Model) (*Model, error) { return upload(d, m) }
-
-func upload(d device, m *model.Model) (*Model, error) {
+func Upload(d backend.Backend, m *model.Model) (*Model, error) {
 	defer d.Bind()()
 	k, err := loadKernels(d, m.Cfg.Hidden, m.Cfg.Heads, LNThreads)
 	if err != nil {

@@ -1,6 +1,7 @@
 package gpu
 
 import (
+	"github.com/adarank/adarank/internal/backend/host"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -88,9 +89,9 @@ func checkForward(t *testing.T, name string, m *model.Model, b model.Batch, tol 
 // prec (which selects the kernels; the emulation computes in float32).
 func checkForwardPrec(t *testing.T, name, prec string, m *model.Model, b model.Batch, tol float64, kernels []string) map[string]int {
 	t.Helper()
-	d := newHostDev()
-	d.prec = prec
-	g, err := upload(d, m)
+	d := host.New()
+	d.Prec = prec
+	g, err := Upload(d, m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,11 +111,11 @@ func checkForwardPrec(t *testing.T, name, prec string, m *model.Model, b model.B
 		}
 	}
 	for _, k := range kernels {
-		if d.launches[k] == 0 {
+		if d.Launches[k] == 0 {
 			t.Errorf("%s: kernel %s never launched", name, k)
 		}
 	}
-	return d.launches
+	return d.Launches
 }
 
 // The GPU forward's orchestration (offsets, permutes, batched GEMM strides,
@@ -240,7 +241,7 @@ func TestSweepMatchesCPU(t *testing.T) {
 		}
 		calls := 0
 		o.Progress = func(done, total int) { calls++ }
-		got, err := sweepOn(newHostDev(), m, probes, o)
+		got, err := Sweep(host.New(), m, probes, o)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -261,16 +262,16 @@ func TestSweepMatchesCPU(t *testing.T) {
 			{"fused attention, no reuse, full last layer", "tf32", func(on bool) { NoLayerReuse, FullLastLayer = on, on }},
 		} {
 			v.set(true)
-			hd := newHostDev()
-			hd.prec = v.prec
-			res, err := sweepOn(hd, m, probes, po)
+			hd := host.New()
+			hd.Prec = v.prec
+			res, err := Sweep(hd, m, probes, po)
 			v.set(false)
 			if err != nil {
 				t.Fatal(err)
 			}
 			sameImportances(t, name+" ("+v.name+")", res, want, 1e-4)
-			if fused := hd.launches["attn_tc"] > 0; fused != (v.prec == "tf32" && tc.arch == "bert") || (fused && hd.launches["softmax_mask"] != 0) {
-				t.Errorf("%s (%s): attn_tc %d launches, softmax_mask %d", name, v.name, hd.launches["attn_tc"], hd.launches["softmax_mask"])
+			if fused := hd.Launches["attn_tc"] > 0; fused != (v.prec == "tf32" && tc.arch == "bert") || (fused && hd.Launches["softmax_mask"] != 0) {
+				t.Errorf("%s (%s): attn_tc %d launches, softmax_mask %d", name, v.name, hd.Launches["attn_tc"], hd.Launches["softmax_mask"])
 			}
 		}
 		if calls != len(model.ModuleTypes)*m.Cfg.Layers*o.Trials {
@@ -278,7 +279,7 @@ func TestSweepMatchesCPU(t *testing.T) {
 		}
 		// A different seed must change the result (the noise is really used).
 		o.Seed = 12
-		other, err := sweepOn(newHostDev(), m, probes, o)
+		other, err := Sweep(host.New(), m, probes, o)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -301,13 +302,13 @@ func TestSweepPhiloxMatchesCPU(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		hd := newHostDev()
-		got, err := sweepOn(hd, m, probes, o)
+		hd := host.New()
+		got, err := Sweep(hd, m, probes, o)
 		if err != nil {
 			t.Fatal(err)
 		}
 		sameImportances(t, "philox", got, want, 1e-4)
-		if n := hd.launches["perturb_philox"]; n == 0 {
+		if n := hd.Launches["perturb_philox"]; n == 0 {
 			t.Errorf("perturb_philox never launched")
 		}
 		o.Noise = adarank.NoisePCG
@@ -333,7 +334,7 @@ func TestSweepRejectsCPUOnlyOptions(t *testing.T) {
 	} {
 		o := base
 		mod(&o)
-		if _, err := sweepOn(newHostDev(), m, probes, o); err == nil {
+		if _, err := Sweep(host.New(), m, probes, o); err == nil {
 			t.Errorf("options %+v accepted", o)
 		}
 	}
@@ -346,7 +347,7 @@ func TestKernelSource(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k, err := loadKernels(newHostDev(), 64, 4, LNThreads)
+	k, err := loadKernels(host.New(), 64, 4, LNThreads)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -449,7 +450,7 @@ func TestSweepBucketedMatchesCPU(t *testing.T) {
 	if n := len(planChunks(probes, DefaultMaxTokens/2)); n < 3 {
 		t.Fatalf("only %d chunks planned", n)
 	}
-	got, err := sweepOn(newHostDev(), m, probes, o)
+	got, err := Sweep(host.New(), m, probes, o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package gpu
 
 import (
+	"github.com/adarank/adarank/internal/backend/host"
 	"math"
 	"path/filepath"
 	"strings"
@@ -54,8 +55,8 @@ func TestPEFTFixtureTrainer(t *testing.T) {
 				t.Fatal(err)
 			}
 			b, labels := peftFixtureBatch(t, exp)
-			d := newHostDev()
-			g, err := upload(d, m)
+			d := host.New()
+			g, err := Upload(d, m)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -2,6 +2,7 @@ package gpu_test
 
 import (
 	"fmt"
+	"github.com/adarank/adarank/internal/backend/host"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -71,7 +72,7 @@ func TestPretrainOnEmulatedGPU(t *testing.T) {
 		o := pretrain.Options{Corpus: []string{dir}, SeqLen: 16, Batch: 4, Steps: steps, Warmup: 2, LR: 3e-3, Seed: 5,
 			LogEvery: 1, EvalEvery: 1000, Out: out}
 		if onGPU {
-			o.GPUUpload = gpu.EmulatedUpload
+			o.GPUUpload = func(m *model.Model) (*gpu.Model, error) { return gpu.Upload(host.New(), m) }
 		}
 		return o
 	}

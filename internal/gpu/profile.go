@@ -207,5 +207,5 @@ func (d *profDevice) Copy(dst, src cuda.DevPtr, n int) error {
 // UploadProfiled is Upload with every operation of the model (and of its
 // trainers) timed by p.
 func UploadProfiled(d *cuda.Device, m *model.Model, p *Profiler) (*Model, error) {
-	return upload(&profDevice{device: d, p: p}, m)
+	return Upload(&profDevice{device: d, p: p}, m)
 }

@@ -1,6 +1,7 @@
 package gpu
 
 import (
+	"github.com/adarank/adarank/internal/backend/host"
 	"strings"
 	"testing"
 )
@@ -28,10 +29,10 @@ func (t tickStamps) Elapsed(a, b stamp) (float32, error) {
 // exactly once, per name, and recycles its events.
 func TestProfilerCountsEveryOperation(t *testing.T) {
 	m := mlmModel(t, "gelu")
-	hd := newHostDev()
+	hd := host.New()
 	clock := 0
 	p := newProfiler(tickStamps{&clock})
-	g, err := upload(&profDevice{device: hd, p: p}, m)
+	g, err := Upload(&profDevice{device: hd, p: p}, m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,8 +51,8 @@ func TestProfilerCountsEveryOperation(t *testing.T) {
 	if err := p.Reset(); err != nil { // forget the set-up fills
 		t.Fatal(err)
 	}
-	for k := range hd.launches {
-		delete(hd.launches, k)
+	for k := range hd.Launches {
+		delete(hd.Launches, k)
 	}
 	b := testBatch(m, 2, 6, 3)
 	rows, labels := mlmTargets(b, m.Cfg.Vocab)
@@ -65,7 +66,7 @@ func TestProfilerCountsEveryOperation(t *testing.T) {
 	}
 	got := profiledCalls(t, p)
 	got["gemm"] += got["gemm_thin"] // the profiler splits GEMMs by shape
-	for name, n := range hd.launches {
+	for name, n := range hd.Launches {
 		if got[name] != n {
 			t.Errorf("%s: profiled %d calls, launched %d", name, got[name], n)
 		}

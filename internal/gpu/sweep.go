@@ -5,6 +5,7 @@ import (
 	"sort"
 
 	"github.com/adarank/adarank/internal/adarank"
+	"github.com/adarank/adarank/internal/backend"
 	"github.com/adarank/adarank/internal/cuda"
 	"github.com/adarank/adarank/internal/model"
 )
@@ -20,13 +21,9 @@ const DefaultMaxTokens = 65536
 // per-(module, layer, trial, copy) noise streams, the cached layer inputs,
 // and the perturbed copies stacked into one batch. It uploads m, runs the
 // sweep and frees the device copy.
-func Sweep(d *cuda.Device, m *model.Model, probes model.Batch, o adarank.SweepOptions) ([]adarank.Importance, error) {
-	return sweepOn(d, m, probes, o)
-}
-
-func sweepOn(d device, m *model.Model, probes model.Batch, o adarank.SweepOptions) ([]adarank.Importance, error) {
+func Sweep(d backend.Backend, m *model.Model, probes model.Batch, o adarank.SweepOptions) ([]adarank.Importance, error) {
 	defer d.Bind()()
-	g, err := upload(d, m)
+	g, err := Upload(d, m)
 	if err != nil {
 		return nil, err
 	}

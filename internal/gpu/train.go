@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/adarank/adarank/internal/backend"
 	"github.com/adarank/adarank/internal/cuda"
 	"github.com/adarank/adarank/internal/model"
 )
@@ -1339,12 +1340,8 @@ type LoRAEncoder struct {
 // NewLoRAEncoder uploads m and allocates a trainer for batches of up to
 // maxB sequences of T tokens, training ad (and the biases in bias, views
 // into m's parameters as lora.Adapter.Bias holds them; may be nil).
-func NewLoRAEncoder(d *cuda.Device, m *model.Model, ad *model.Adapters, bias [][6][]float32, maxB, T int) (*LoRAEncoder, error) {
-	return newLoRAEncoder(d, m, ad, bias, maxB, T)
-}
-
-func newLoRAEncoder(d device, m *model.Model, ad *model.Adapters, bias [][6][]float32, maxB, T int) (*LoRAEncoder, error) {
-	g, err := upload(d, m)
+func NewLoRAEncoder(d backend.Backend, m *model.Model, ad *model.Adapters, bias [][6][]float32, maxB, T int) (*LoRAEncoder, error) {
+	g, err := Upload(d, m)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package gpu
 
 import (
+	"github.com/adarank/adarank/internal/backend/host"
 	"math/rand/v2"
 	"testing"
 
@@ -47,7 +48,7 @@ func TestTrainWithGPUEncoderMatchesCPU(t *testing.T) {
 			o := train.Options{Steps: 6, Batch: 8, Accum: 2, Schedule: train.Schedule{Kind: train.Constant, LR: 5e-3},
 				WeightDecay: 0.01, Shape: train.Shape{MaxLen: 16, Pad: train.PadLongest}, Seed: 7, EvalEvery: 3, OutDir: t.TempDir()}
 			if gpuEnc {
-				enc, err := newLoRAEncoder(newHostDev(), m, a.Ad, a.Bias, 8, 16)
+				enc, err := NewLoRAEncoder(host.New(), m, a.Ad, a.Bias, 8, 16)
 				if err != nil {
 					t.Fatal(err)
 				}

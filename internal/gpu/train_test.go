@@ -1,6 +1,7 @@
 package gpu
 
 import (
+	"github.com/adarank/adarank/internal/backend/host"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -94,7 +95,7 @@ func TestTrainerMLMGradsMatchCPU(t *testing.T) {
 			}
 		}
 		for _, k := range []string{"ln_bwd", "softmax_bwd", "xent", "scatter_add_rows", "act_bwd", "bias_grad", "bias_permute"} {
-			if d.launches[k] == 0 {
+			if d.Launches[k] == 0 {
 				t.Errorf("kernel %s never launched", k)
 			}
 		}
@@ -220,7 +221,7 @@ func TestTrainerDropoutGradient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.launches["dropout"] == 0 {
+	if d.Launches["dropout"] == 0 {
 		t.Fatal("dropout never launched")
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -325,18 +326,18 @@ func maxAbs(x []float32) float64 {
 // logits (V per token), and MLM then fails cleanly.
 func TestLoRATrainerSkipsMLMBuffers(t *testing.T) {
 	m := mlmModel(t, "gelu")
-	d := newHostDev()
-	g, err := upload(d, m)
+	d := host.New()
+	g, err := Upload(d, m)
 	if err != nil {
 		t.Fatal(err)
 	}
 	size := func(c TrainConfig) (*Trainer, int) {
-		before := len(d.mem)
+		before := d.Floats()
 		tr, err := g.NewTrainer(c)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return tr, len(d.mem) - before
+		return tr, d.Floats() - before
 	}
 	tr, lora := size(TrainConfig{MaxB: 4, T: 10})
 	_, withMLM := size(TrainConfig{MaxB: 4, T: 10, MaxRows: 40})
@@ -376,7 +377,7 @@ func TestTrainerResumeExact(t *testing.T) {
 			}
 		}
 	}
-	newRun := func(m *model.Model) (*hostDev, *Trainer) {
+	newRun := func(m *model.Model) (*host.Device, *Trainer) {
 		d, _, tr := emuTrainer(t, m, TrainConfig{MaxB: 2, T: 6, Full: true})
 		return d, tr
 	}
@@ -435,7 +436,7 @@ func TestFusedAttentionDropoutMatchesSeparate(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return gr, d.launches
+		return gr, d.Launches
 	}
 	fused, lf := grads(false)
 	sep, ls := grads(true)
@@ -496,7 +497,7 @@ func TestFusedQKVMatchesSeparate(t *testing.T) {
 		if err := tr.AddGrads(model.Grads{Adapters: gAd, Bias: gBias}); err != nil {
 			t.Fatal(err)
 		}
-		return x, gAd, gBias[0][model.ModuleIndex(model.Query)], d.launches
+		return x, gAd, gBias[0][model.ModuleIndex(model.Query)], d.Launches
 	}
 	x1, g1, b1, l1 := run(false)
 	x2, g2, b2, l2 := run(true)
@@ -521,10 +522,10 @@ func TestFusedQKVMatchesSeparate(t *testing.T) {
 }
 
 // emuTrainer uploads m to a fresh host emulation of a GPU and makes a trainer.
-func emuTrainer(t *testing.T, m *model.Model, c TrainConfig) (*hostDev, *Model, *Trainer) {
+func emuTrainer(t *testing.T, m *model.Model, c TrainConfig) (*host.Device, *Model, *Trainer) {
 	t.Helper()
-	d := newHostDev()
-	g, err := upload(d, m)
+	d := host.New()
+	g, err := Upload(d, m)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package gpu
+package host
 
 import (
 	"fmt"
@@ -23,7 +23,7 @@ func dropScale(p float32, seed int64, site int, i int64) float32 {
 	return 1 / (1 - p)
 }
 
-func (h *hostDev) launchTrain(name string, grid, block cuda.Dim3, shmem int, slots []uint64) error {
+func (h *Device) launchTrain(name string, grid, block cuda.Dim3, shmem int, slots []uint64) error {
 	p := func(i int) cuda.DevPtr { return cuda.DevPtr(slots[i]) }
 	n := func(i int) int { return int(int32(uint32(slots[i]))) }
 	ll := func(i int) int64 { return int64(slots[i]) }
@@ -226,17 +226,17 @@ func (h *hostDev) launchTrain(name string, grid, block cuda.Dim3, shmem int, slo
 			pp[i] = pp[i]*decay - step*m[i]/denom
 		}
 	default:
-		return fmt.Errorf("hostDev: no Go twin for kernel %s", name)
+		return fmt.Errorf("Device: no Go twin for kernel %s", name)
 	}
 	return nil
 }
 
 // lnSave is ln_warp with statistics.
-func (h *hostDev) lnSave(o []float32, mean, rstd, g, b cuda.DevPtr, eps float32) {
+func (h *Device) lnSave(o []float32, mean, rstd, g, b cuda.DevPtr, eps float32) {
 	h.f32(mean, 1)[0], h.f32(rstd, 1)[0] = layerNormRow(o, h.f32(g, len(o)), h.f32(b, len(o)), eps)
 }
 
-func (h *hostDev) lnBwd(dx, dg, db, dy, x, mean, rstd, g cuda.DevPtr, rows, H int) {
+func (h *Device) lnBwd(dx, dg, db, dy, x, mean, rstd, g cuda.DevPtr, rows, H int) {
 	gs := h.f32(g, H)
 	for r := 0; r < rows; r++ {
 		dyr, xr, dxr := h.f32(dy.Add(r*H), H), h.f32(x.Add(r*H), H), h.f32(dx.Add(r*H), H)

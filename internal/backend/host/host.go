@@ -1,47 +1,57 @@
-package gpu
+// Package host is the CPU implementation of backend.Backend (see Device).
+package host
 
 import (
 	"fmt"
 	"math"
 	"sort"
-	"testing"
 
 	"github.com/adarank/adarank/internal/adarank"
+	"github.com/adarank/adarank/internal/backend"
 	"github.com/adarank/adarank/internal/cuda"
 )
 
-// hostDev emulates a GPU on the host: device memory is one float32 arena in
-// which address p is mem[p/4], cuBLAS calls run through cuda.ColGemm.RunHost
-// after the same row-major mapping as the real wrappers, and every kernel of
-// kernelSource has a Go twin below with the same arithmetic. Launch checks
-// each call's arguments against the CUDA source signature (cuda.PackArgs),
-// so a Go call site that disagrees with its kernel fails here, without a GPU.
-type hostDev struct {
+// Device is the CPU implementation of backend.Backend: the encoder, sweep
+// and trainer code of internal/gpu runs on it unchanged, on the host.
+// Device memory is one float32 arena in which address p is mem[p/4];
+// cuBLAS calls run through cuda.ColGemm.RunHost after the same row-major
+// mapping as the CUDA wrappers; every kernel of internal/gpu's CUDA sources
+// has a Go twin here with the same arithmetic (attn_tc's tensor-core tf32
+// rounding aside). Launch checks each call's arguments against the CUDA
+// source signature (cuda.PackArgs), and every kernel access and GEMM operand
+// must lie inside one allocation: an overrun, silent on a GPU, is an error
+// here. It is slow (reference GEMM loops) and meant for checking the GPU code
+// path on machines without a GPU: CI compares it with the CPU engine.
+type Device struct {
 	mem      []float32
-	launches map[string]int
-	poison   bool     // fill new allocations with NaN (catches reads of unwritten memory)
-	allocs   [][2]int // [start, end) of every allocation in mem indices, ascending
-	prec     string   // what Precision reports ("" is fp32)
-	attHS    int      // ATT_HS of the last compile that set it
+	Launches map[string]int // kernel (and "gemm", "gemm_batched") launch counts
+	Poison   bool           // fill new allocations with NaN (reads of unwritten memory show up)
+	allocs   [][2]int       // [start, end) of every allocation in mem indices, ascending
+	Prec     string         // what Precision reports ("" is fp32); it selects kernels, the arithmetic stays float32
+	attHS    int            // ATT_HS of the last compile that set it
 }
 
-func newHostDev() *hostDev {
-	return &hostDev{mem: make([]float32, 1024), launches: map[string]int{}, poison: true}
+// New returns an empty host device that poisons new allocations.
+func New() *Device {
+	return &Device{mem: make([]float32, 1024), Launches: map[string]int{}, Poison: true}
 }
 
-var _ device = (*hostDev)(nil)
+// Floats is the size of the memory arena in floats (allocations only grow it).
+func (h *Device) Floats() int { return len(h.mem) }
 
-func (h *hostDev) Bind() func() { return func() {} }
+var _ backend.Backend = (*Device)(nil)
 
-func (h *hostDev) Precision() string {
-	if h.prec == "" {
+func (h *Device) Bind() func() { return func() {} }
+
+func (h *Device) Precision() string {
+	if h.Prec == "" {
 		return "fp32"
 	}
-	return h.prec
+	return h.Prec
 }
-func (h *hostDev) Sync() error { return nil }
+func (h *Device) Sync() error { return nil }
 
-func (h *hostDev) AllocF32(name string, n int) (*cuda.Buffer, error) {
+func (h *Device) AllocF32(name string, n int) (*cuda.Buffer, error) {
 	if n <= 0 {
 		return nil, fmt.Errorf("alloc %s: %d", name, n)
 	}
@@ -50,7 +60,7 @@ func (h *hostDev) AllocF32(name string, n int) (*cuda.Buffer, error) {
 	end := start + n + 64
 	grown := make([]float32, end)
 	copy(grown, h.mem)
-	if h.poison {
+	if h.Poison {
 		for i := len(h.mem); i < end; i++ {
 			grown[i] = float32(math.NaN())
 		}
@@ -62,36 +72,36 @@ func (h *hostDev) AllocF32(name string, n int) (*cuda.Buffer, error) {
 
 // f32 is device memory [p, p+n): it must lie inside one allocation (an
 // overrun into the next buffer would go unnoticed on a real GPU).
-func (h *hostDev) f32(p cuda.DevPtr, n int) []float32 {
+func (h *Device) f32(p cuda.DevPtr, n int) []float32 {
 	i := int(p) / 4
 	if p%4 != 0 || i < 1024 || i+n > len(h.mem) {
-		panic(fmt.Sprintf("hostDev: access %#x+%d outside device memory", p, n))
+		panic(fmt.Sprintf("Device: access %#x+%d outside device memory", p, n))
 	}
 	h.inside(i, n)
 	return h.mem[i : i+n]
 }
 
 // inside panics unless mem[i, i+n) lies in one allocation.
-func (h *hostDev) inside(i, n int) {
+func (h *Device) inside(i, n int) {
 	if n == 0 {
 		return
 	}
 	k := sort.Search(len(h.allocs), func(k int) bool { return h.allocs[k][1] > i })
 	if k == len(h.allocs) || i < h.allocs[k][0] || i+n > h.allocs[k][1] {
-		panic(fmt.Sprintf("hostDev: access to floats [%d, %d) crosses an allocation boundary", i, i+n))
+		panic(fmt.Sprintf("Device: access to floats [%d, %d) crosses an allocation boundary", i, i+n))
 	}
 }
 
 // gemmSpan checks that a row-major operand (rows × cols, leading dimension
 // ld, batch items stride apart) lies inside one allocation.
-func (h *hostDev) gemmSpan(p cuda.DevPtr, rows, cols, ld, stride, batch int) {
+func (h *Device) gemmSpan(p cuda.DevPtr, rows, cols, ld, stride, batch int) {
 	if rows == 0 || cols == 0 || batch == 0 {
 		return
 	}
 	h.inside(int(p)/4, (batch-1)*stride+(rows-1)*ld+cols)
 }
 
-func (h *hostDev) gemmSpans(tA, tB bool, M, N, K int, A cuda.DevPtr, lda, sA int, B cuda.DevPtr, ldb, sB int, C cuda.DevPtr, ldc, sC, batch int) {
+func (h *Device) gemmSpans(tA, tB bool, M, N, K int, A cuda.DevPtr, lda, sA int, B cuda.DevPtr, ldb, sB int, C cuda.DevPtr, ldc, sC, batch int) {
 	ra, ca, rb, cb := M, K, K, N
 	if tA {
 		ra, ca = K, M
@@ -104,27 +114,30 @@ func (h *hostDev) gemmSpans(tA, tB bool, M, N, K int, A cuda.DevPtr, lda, sA int
 	h.gemmSpan(C, M, N, ldc, sC, batch)
 }
 
-func (h *hostDev) i32(p cuda.DevPtr, i int) int32 {
+func (h *Device) i32(p cuda.DevPtr, i int) int32 {
 	return int32(math.Float32bits(h.f32(p.Add(i), 1)[0]))
 }
 
-func (h *hostDev) Upload(dst cuda.DevPtr, src []float32) error {
+func (h *Device) Upload(dst cuda.DevPtr, src []float32) (err error) {
+	defer guard("Upload", &err)
 	copy(h.f32(dst, len(src)), src)
 	return nil
 }
 
-func (h *hostDev) AllocHost(name string, n int) (*cuda.HostBuffer, error) {
+func (h *Device) AllocHost(name string, n int) (*cuda.HostBuffer, error) {
 	return &cuda.HostBuffer{F32: make([]float32, n)}, nil
 }
 
-func (h *hostDev) UploadAsync(dst cuda.DevPtr, hb *cuda.HostBuffer, off, n int) error {
+func (h *Device) UploadAsync(dst cuda.DevPtr, hb *cuda.HostBuffer, off, n int) (err error) {
+	defer guard("UploadAsync", &err)
 	copy(h.f32(dst, n), hb.F32[off:off+n])
 	return nil
 }
 
-func (h *hostDev) Fence() (func() error, error) { return func() error { return nil }, nil }
+func (h *Device) Fence() (func() error, error) { return func() error { return nil }, nil }
 
-func (h *hostDev) UploadI32(dst cuda.DevPtr, src []int32) error {
+func (h *Device) UploadI32(dst cuda.DevPtr, src []int32) (err error) {
+	defer guard("UploadI32", &err)
 	d := h.f32(dst, len(src))
 	for i, v := range src {
 		d[i] = math.Float32frombits(uint32(v))
@@ -132,35 +145,39 @@ func (h *hostDev) UploadI32(dst cuda.DevPtr, src []int32) error {
 	return nil
 }
 
-func (h *hostDev) Download(dst []float32, src cuda.DevPtr) error {
+func (h *Device) Download(dst []float32, src cuda.DevPtr) (err error) {
+	defer guard("Download", &err)
 	copy(dst, h.f32(src, len(dst)))
 	return nil
 }
 
-func (h *hostDev) DownloadF64(dst []float64, src cuda.DevPtr) error {
+func (h *Device) DownloadF64(dst []float64, src cuda.DevPtr) (err error) {
+	defer guard("DownloadF64", &err)
 	for i := range dst {
 		dst[i] = h.f64(src + cuda.DevPtr(8*i))
 	}
 	return nil
 }
 
-func (h *hostDev) f64(p cuda.DevPtr) float64 {
+func (h *Device) f64(p cuda.DevPtr) float64 {
 	w := h.f32(p, 2)
 	return math.Float64frombits(uint64(math.Float32bits(w[0])) | uint64(math.Float32bits(w[1]))<<32)
 }
 
-func (h *hostDev) setF64(p cuda.DevPtr, v float64) {
+func (h *Device) setF64(p cuda.DevPtr, v float64) {
 	w := h.f32(p, 2)
 	b := math.Float64bits(v)
 	w[0], w[1] = math.Float32frombits(uint32(b)), math.Float32frombits(uint32(b>>32))
 }
 
-func (h *hostDev) Copy(dst, src cuda.DevPtr, n int) error {
+func (h *Device) Copy(dst, src cuda.DevPtr, n int) (err error) {
+	defer guard("Copy", &err)
 	copy(h.f32(dst, n), h.f32(src, n))
 	return nil
 }
 
-func (h *hostDev) Fill32(dst cuda.DevPtr, v uint32, n int) error {
+func (h *Device) Fill32(dst cuda.DevPtr, v uint32, n int) (err error) {
+	defer guard("Fill32", &err)
 	d := h.f32(dst, n)
 	for i := range d {
 		d[i] = math.Float32frombits(v)
@@ -168,35 +185,38 @@ func (h *hostDev) Fill32(dst cuda.DevPtr, v uint32, n int) error {
 	return nil
 }
 
-func (h *hostDev) Gemm(tA, tB bool, M, N, K int, alpha float32, A cuda.DevPtr, lda int, B cuda.DevPtr, ldb int, beta float32, C cuda.DevPtr, ldc int) error {
+func (h *Device) Gemm(tA, tB bool, M, N, K int, alpha float32, A cuda.DevPtr, lda int, B cuda.DevPtr, ldb int, beta float32, C cuda.DevPtr, ldc int) (err error) {
+	defer guard("Gemm", &err)
 	if err := cuda.CheckRowMajor(tA, tB, M, N, K, lda, ldb, ldc); err != nil {
 		return err
 	}
-	h.launches["gemm"]++
+	h.Launches["gemm"]++
 	h.gemmSpans(tA, tB, M, N, K, A, lda, 0, B, ldb, 0, C, ldc, 0, 1)
 	cuda.RowMajorGemm(tA, tB, M, N, K, A, lda, B, ldb, C, ldc).RunHost(h.mem, alpha, beta, 1)
 	return nil
 }
 
-func (h *hostDev) GemmStridedBatched(tA, tB bool, M, N, K int, alpha float32, A cuda.DevPtr, lda, strideA int, B cuda.DevPtr, ldb, strideB int,
-	beta float32, C cuda.DevPtr, ldc, strideC, batch int) error {
+func (h *Device) GemmStridedBatched(tA, tB bool, M, N, K int, alpha float32, A cuda.DevPtr, lda, strideA int, B cuda.DevPtr, ldb, strideB int,
+	beta float32, C cuda.DevPtr, ldc, strideC, batch int) (err error) {
+	defer guard("GemmStridedBatched", &err)
 	if err := cuda.CheckRowMajor(tA, tB, M, N, K, lda, ldb, ldc); err != nil {
 		return err
 	}
-	h.launches["gemm_batched"]++
+	h.Launches["gemm_batched"]++
 	h.gemmSpans(tA, tB, M, N, K, A, lda, strideA, B, ldb, strideB, C, ldc, strideC, batch)
 	cuda.RowMajorGemmStrided(tA, tB, M, N, K, A, lda, strideA, B, ldb, strideB, C, ldc, strideC).RunHost(h.mem, alpha, beta, batch)
 	return nil
 }
 
-func (h *hostDev) Compile(name, src string, opts ...string) (*cuda.Module, error) {
+func (h *Device) Compile(name, src string, opts ...string) (*cuda.Module, error) {
 	for _, o := range opts {
 		fmt.Sscanf(o, "-DATT_HS=%d", &h.attHS)
 	}
 	return cuda.NewHostModule(src)
 }
 
-func (h *hostDev) Launch(f *cuda.Function, grid, block cuda.Dim3, shmem int, args ...any) error {
+func (h *Device) Launch(f *cuda.Function, grid, block cuda.Dim3, shmem int, args ...any) (err error) {
+	defer guard("Launch", &err)
 	slots := make([]uint64, 32)
 	if err := cuda.PackArgs(f.Sig, args, slots); err != nil {
 		return err
@@ -204,7 +224,7 @@ func (h *hostDev) Launch(f *cuda.Function, grid, block cuda.Dim3, shmem int, arg
 	if block.X <= 0 || block.X%32 != 0 || block.X > 1024 || grid.X <= 0 {
 		return fmt.Errorf("kernel %s: bad launch grid %v block %v", f.Sig.Name, grid, block)
 	}
-	h.launches[f.Sig.Name]++
+	h.Launches[f.Sig.Name]++
 	// One block per row, no grid stride: the grid must cover every row (the
 	// row count is the last argument).
 	switch f.Sig.Name {
@@ -264,7 +284,7 @@ func layerNormRow(o, g, b []float32, eps float32) (float32, float32) {
 	return m, rs
 }
 
-func (h *hostDev) embedLN(rows int, out, ids, pos, types, wte, wpe, tte, g, b cuda.DevPtr, H int, eps float32) {
+func (h *Device) embedLN(rows int, out, ids, pos, types, wte, wpe, tte, g, b cuda.DevPtr, H int, eps float32) {
 	for r := 0; r < rows; r++ {
 		o := h.f32(out.Add(r*H), H)
 		w := h.f32(wte.Add(int(h.i32(ids, r))*H), H)
@@ -277,7 +297,7 @@ func (h *hostDev) embedLN(rows int, out, ids, pos, types, wte, wpe, tte, g, b cu
 	}
 }
 
-func (h *hostDev) biasResLN(rows int, out, x, b0, b1 cuda.DevPtr, seg int, res, g, b cuda.DevPtr, H int, eps float32) {
+func (h *Device) biasResLN(rows int, out, x, b0, b1 cuda.DevPtr, seg int, res, g, b cuda.DevPtr, H int, eps float32) {
 	for r := 0; r < rows; r++ {
 		bias := b1
 		if r < seg {
@@ -306,7 +326,7 @@ func activate(x float32, act int) float32 {
 	return x
 }
 
-func (h *hostDev) biasAct(out, x, b0, b1 cuda.DevPtr, seg, rows, N, act int) {
+func (h *Device) biasAct(out, x, b0, b1 cuda.DevPtr, seg, rows, N, act int) {
 	for r := 0; r < rows; r++ {
 		bias := b1
 		if r < seg {
@@ -319,7 +339,7 @@ func (h *hostDev) biasAct(out, x, b0, b1 cuda.DevPtr, seg, rows, N, act int) {
 	}
 }
 
-func (h *hostDev) biasPermute(out, x, b0, b1 cuda.DevPtr, seg, B, T, nh, hs int) {
+func (h *Device) biasPermute(out, x, b0, b1 cuda.DevPtr, seg, B, T, nh, hs int) {
 	C := nh * hs
 	xs, o := h.f32(x, B*T*C), h.f32(out, B*T*C)
 	for row := 0; row < B*T; row++ {
@@ -336,7 +356,7 @@ func (h *hostDev) biasPermute(out, x, b0, b1 cuda.DevPtr, seg, B, T, nh, hs int)
 	}
 }
 
-func (h *hostDev) unpermute(out, in cuda.DevPtr, B, T, nh, hs int) {
+func (h *Device) unpermute(out, in cuda.DevPtr, B, T, nh, hs int) {
 	C := nh * hs
 	o, is := h.f32(out, B*T*C), h.f32(in, B*T*C)
 	for row := 0; row < B*T; row++ {
@@ -348,7 +368,7 @@ func (h *hostDev) unpermute(out, in cuda.DevPtr, B, T, nh, hs int) {
 	}
 }
 
-func (h *hostDev) softmaxMask(rows int, att, mask cuda.DevPtr, T, nh, Tq int) {
+func (h *Device) softmaxMask(rows int, att, mask cuda.DevPtr, T, nh, Tq int) {
 	for row := 0; row < rows; row++ {
 		b := row / (nh * Tq)
 		a, m := h.f32(att.Add(row*T), T), h.f32(mask.Add(b*T), T)
@@ -375,13 +395,13 @@ func (h *hostDev) softmaxMask(rows int, att, mask cuda.DevPtr, T, nh, Tq int) {
 	}
 }
 
-func (h *hostDev) gatherCLS(out, hid cuda.DevPtr, B, T, H int) {
+func (h *Device) gatherCLS(out, hid cuda.DevPtr, B, T, H int) {
 	for b := 0; b < B; b++ {
 		copy(h.f32(out.Add(b*H), H), h.f32(hid.Add(b*T*H), H))
 	}
 }
 
-func (h *hostDev) absdiffSum(slot, a, b cuda.DevPtr, n int) {
+func (h *Device) absdiffSum(slot, a, b cuda.DevPtr, n int) {
 	as, bs := h.f32(a, n), h.f32(b, n)
 	var s float64
 	for i := range as {
@@ -391,31 +411,10 @@ func (h *hostDev) absdiffSum(slot, a, b cuda.DevPtr, n int) {
 }
 
 // The emulation rejects an access that runs from one buffer into the next.
-func TestHostDevCatchesOverruns(t *testing.T) {
-	h := newHostDev()
-	a, _ := h.AllocF32("a", 10)
-	b, _ := h.AllocF32("b", 10)
-	h.f32(a.Ptr, 10)
-	h.f32(b.Ptr.Add(5), 5)
-	for _, bad := range []func(){
-		func() { h.f32(a.Ptr, 11) },
-		func() { h.f32(b.Ptr.Add(5), 6) },
-		func() { h.Gemm(false, false, 3, 4, 2, 1, a.Ptr, 2, b.Ptr, 4, 0, a.Ptr, 4) }, // C needs 12 floats
-	} {
-		func() {
-			defer func() {
-				if recover() == nil {
-					t.Error("overrun not caught")
-				}
-			}()
-			bad()
-		}()
-	}
-}
 
 // attnTC is attn_tc in float32 (the tf32 rounding of its tensor-core
 // products aside), with its launch shape checked.
-func (h *hostDev) attnTC(grid, block cuda.Dim3, shmem int, p func(int) cuda.DevPtr, n func(int) int, fl func(int) float32) error {
+func (h *Device) attnTC(grid, block cuda.Dim3, shmem int, p func(int) cuda.DevPtr, n func(int) int, fl func(int) float32) error {
 	type operand struct {
 		x, b0, b1 cuda.DevPtr
 		seg, mod  int
@@ -494,4 +493,24 @@ func (h *hostDev) attnTC(grid, block cuda.Dim3, shmem int, p func(int) cuda.DevP
 		}
 	}
 	return nil
+}
+
+// Constants of the CUDA sources (internal/gpu: kernels.go's ACT_* codes,
+// attention_kernels.go's ATT_TMAX and ATT_ROWS).
+const (
+	actGelu     = 0
+	actGeluTanh = 1
+	actRelu     = 2
+	actTanh     = 3
+	actNone     = 4
+	attnMaxT    = 128
+	attnRows    = 128
+)
+
+// guard turns the panic of a failed bounds check (an access outside its
+// allocation: memory corruption on a GPU) into op's error.
+func guard(op string, err *error) {
+	if r := recover(); r != nil {
+		*err = fmt.Errorf("host backend: %s: %v", op, r)
+	}
 }
