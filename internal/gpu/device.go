@@ -21,7 +21,7 @@ type device = backend.Backend
 type kernels struct {
 	embedLN, biasResLN, biasAct, biasPermute, unpermute, softmaxMask, gatherCLS, absdiffSum *cuda.Function
 	perturbPhilox                                                                           *cuda.Function
-	attnTC                                                                                  *cuda.Function // nil where the head size does not suit it
+	attnTC, attnTCTiled                                                                     *cuda.Function // nil where the head size does not suit them
 	lnThreads                                                                               int            // LNThreads when compiled
 }
 
@@ -51,6 +51,9 @@ func loadKernels(d device, H, nh, lnThreads int) (*kernels, error) {
 	k := &kernels{lnThreads: lnThreads}
 	if tc {
 		if k.attnTC, err = m.Func("attn_tc"); err != nil {
+			return nil, err
+		}
+		if k.attnTCTiled, err = m.Func("attn_tc_tiled"); err != nil {
 			return nil, err
 		}
 	}
@@ -93,11 +96,11 @@ func elemGrid(n int) cuda.Dim3 {
 	return cuda.Dim3{X: max(1, min(maxGrid, (n+elemBlock-1)/elemBlock))}
 }
 
-// KernelResources compiles the training kernels for hidden size H with
+// KernelResources compiles the training kernels and attn_tc (head size 64) for hidden size H with
 // ptxas's verbose report (registers, spills, shared memory per kernel) and
 // returns that log; gpucheck prints it.
 func KernelResources(d *cuda.Device, H int) (string, error) {
-	m, err := d.Compile("adarank_train_resources.cu", kernelSource+trainKernelSource,
+	m, err := d.Compile("adarank_train_resources.cu", kernelSource+attnSource+trainKernelSource,
 		append(lnOptions(H, LNThreads), "--ptxas-options=-v")...)
 	if err != nil {
 		return "", err

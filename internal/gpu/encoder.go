@@ -363,19 +363,19 @@ func (g *Model) context(dst, att, v, scratch cuda.DevPtr, B, T int) error {
 // both ways; false in normal use).
 var NoFusedAttention bool
 
-// Sizes of attn_tc (ATT_TMAX, ATT_ROWS).
+// Sizes of attn_tc: keys per shared-memory tile (ATT_KT), query rows per
+// block (ATT_ROWS).
 const (
-	attnMaxT = 128
-	attnRows = 128
+	attnKeyTile = 128
+	attnRows    = 128
 )
 
 // fused reports whether attention over sequences of T tokens runs in the
 // fused attn_tc kernel: in the tf32 and bf16 modes (its tensor-core
 // products are tf32, as cuBLAS's attention GEMMs are there), for head
-// sizes it is compiled for, up to attnMaxT tokens. fp32 keeps the exact
-// GEMM path.
+// sizes it is compiled for. fp32 keeps the exact GEMM path.
 func (g *Model) fused(T int) bool {
-	if NoFusedAttention || g.k.attnTC == nil || T > attnMaxT {
+	if NoFusedAttention || g.k.attnTC == nil {
 		return false
 	}
 	p := g.d.Precision()
@@ -397,9 +397,13 @@ func (g *Model) attend(ctx cuda.DevPtr, q, k, v attnOperand, mask cuda.DevPtr, B
 	nh := g.Cfg.Heads
 	hs := g.Cfg.Hidden / nh
 	scale := float32(1 / math.Sqrt(float64(hs)))
-	Tp := (T + 7) &^ 7
-	shm := 4 * Tp * (2*hs + 12) // K and V rows of hs+4 and hs+8 floats
-	return g.d.Launch(g.k.attnTC, cuda.Dim3{X: B * nh, Y: (Tq + attnRows - 1) / attnRows}, cuda.Dim3{X: 256}, shm,
+	Tp := (min(T, attnKeyTile) + 7) &^ 7
+	shm := 4 * Tp * (2*hs + 12) // a tile of K and V rows of hs+4 and hs+8 floats
+	f := g.k.attnTC
+	if T > attnKeyTile {
+		f = g.k.attnTCTiled
+	}
+	return g.d.Launch(f, cuda.Dim3{X: B * nh, Y: (Tq + attnRows - 1) / attnRows}, cuda.Dim3{X: 256}, shm,
 		ctx, q.x, k.x, v.x, q.b0, q.b1, q.seg, q.mod, k.b0, k.b1, k.seg, k.mod, v.b0, v.b1, v.seg, v.mod, mask, T, Tq, nh, scale)
 }
 

@@ -131,6 +131,22 @@ func TestForwardMatchesCPU(t *testing.T) {
 	}
 }
 
+// Sequences longer than one key tile take attn_tc_tiled (the kernel's
+// tiling itself is checked on the GPU, where gpucheck runs 300 tokens).
+func TestFusedAttentionLongSequences(t *testing.T) {
+	c := model.Config{Arch: "bert", Vocab: 60, Hidden: 16, Layers: 1, Heads: 2, Inter: 24, MaxPos: 140, TypeVocab: 2,
+		Act: "gelu", Eps: 1e-12, HasPooler: true}
+	m, err := model.NewRandom(c, 4, 0.3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := testBatch(m, 2, 133, 1)
+	launches := checkForwardPrec(t, "bert 2x133 tf32", "tf32", m, b, 2e-5, []string{"attn_tc_tiled"})
+	if launches["attn_tc"] != 0 {
+		t.Errorf("attn_tc launched for 133 keys")
+	}
+}
+
 // In tf32 and bf16, attention runs in the fused attn_tc kernel: no bias,
 // permute, softmax or unpermute passes; the same outputs (emulated in
 // float32). fp32 and heads the kernel is not compiled for keep the GEMMs.

@@ -251,7 +251,10 @@ func (h *Device) Launch(f *cuda.Function, grid, block cuda.Dim3, shmem int, args
 		h.softmaxMask(min(n(2), grid.X*(block.X/32)), p(0), p(1), n(3), n(4), n(5))
 	case "gather_cls":
 		h.gatherCLS(p(0), p(1), n(2), n(3), n(4))
-	case "attn_tc":
+	case "attn_tc", "attn_tc_tiled":
+		if T := n(17); (f.Sig.Name == "attn_tc") != (T <= attnKeyTile) {
+			return fmt.Errorf("kernel %s for %d keys", f.Sig.Name, T)
+		}
 		return h.attnTC(grid, block, shmem, p, n, fl)
 	case "perturb_philox":
 		cnt := int(int64(slots[2]))
@@ -425,7 +428,7 @@ func (h *Device) attnTC(grid, block cuda.Dim3, shmem int, p func(int) cuda.DevPt
 	hs := h.attHS
 	H := nh * hs
 	B := grid.X / nh
-	Tp := (T + 7) &^ 7
+	Tp := (min(T, attnKeyTile) + 7) &^ 7
 	switch {
 	case grid.X%nh != 0 || (grid.Y > 0 && grid.Y*attnRows < Tq) || (grid.Y == 0 && attnRows < Tq):
 		return fmt.Errorf("kernel attn_tc: grid %v does not cover %d heads × %d query rows", grid, nh, Tq)
@@ -435,8 +438,6 @@ func (h *Device) attnTC(grid, block cuda.Dim3, shmem int, p func(int) cuda.DevPt
 		return fmt.Errorf("kernel attn_tc: bias segments %d, %d, %d not whole sequences of %d / %d rows", ops[0].seg, ops[1].seg, ops[2].seg, Tq, T)
 	case shmem < 4*Tp*(2*hs+12):
 		return fmt.Errorf("kernel attn_tc: %d bytes of shared memory for %d keys", shmem, T)
-	case T > attnMaxT:
-		return fmt.Errorf("kernel attn_tc: %d keys", T)
 	}
 	// row is element d.. of row r of operand o (rows per sequence rows) for sequence b, with its bias.
 	row := func(o operand, b, rows, r int) []float32 {
@@ -496,14 +497,14 @@ func (h *Device) attnTC(grid, block cuda.Dim3, shmem int, p func(int) cuda.DevPt
 }
 
 // Constants of the CUDA sources (internal/gpu: kernels.go's ACT_* codes,
-// attention_kernels.go's ATT_TMAX and ATT_ROWS).
+// attention_kernels.go's ATT_KT and ATT_ROWS).
 const (
 	actGelu     = 0
 	actGeluTanh = 1
 	actRelu     = 2
 	actTanh     = 3
 	actNone     = 4
-	attnMaxT    = 128
+	attnKeyTile = 128
 	attnRows    = 128
 )
 

@@ -225,7 +225,8 @@ func forwardParity(d *cuda.Device, refDir string) {
 	fmt.Println("\n== forward: GPU vs CPU engine (max |Δ| / max |ref|) ==")
 	items := refModels(refDir)
 	base := bertBase(12)
-	items = append(items, refItem{"random bert-base 8x128", base, randomBatch(base, 8, 128, 7), nil})
+	items = append(items, refItem{"random bert-base 8x128", base, randomBatch(base, 8, 128, 7), nil},
+		refItem{"random bert-base 2x300", base, randomBatch(base, 2, 300, 8), nil}) // tf32: attn_tc over three key tiles
 	for _, tf32 := range []bool{false, true} {
 		if err := d.SetTF32(tf32); err != nil {
 			fatal(err)
