@@ -498,41 +498,37 @@ func (g *Model) clsAttention(ws *Workspace, l int, ov *Override, segCLS int) err
 	B, T := ws.B, ws.T
 	BT := B * T
 	k := g.k
-	if g.fused(T) {
-		var kv [2]attnOperand
-		for i, p := range []struct {
-			typ string
-			dst cuda.DevPtr
-		}{{model.Key, ws.k}, {model.Value, ws.v}} {
-			b0, b1, seg, err := g.linear(l, p.typ, p.dst, ws.hidden, BT, ov.segRows(), ov)
-			if err != nil {
-				return err
-			}
-			kv[i] = attnOperand{p.dst, b0, b1, seg, B}
-		}
-		if err := g.d.Launch(k.gatherCLS, elemGrid(B*H), cuda.Dim3{X: elemBlock}, 0, ws.clsIn, ws.hidden, B, T, H); err != nil {
-			return err
-		}
-		b0, b1, seg, err := g.linear(l, model.Query, ws.clsQ, ws.clsIn, B, segCLS, ov)
-		if err != nil {
-			return err
-		}
-		return g.attend(ws.clsCtx, attnOperand{ws.clsQ, b0, b1, seg, B}, kv[0], kv[1], ws.mask, B, T, 1)
-	}
-	for _, kv := range []struct {
+	// Keys and values of every token: as their GEMMs write them for attn_tc,
+	// else biased and permuted to [B, nh, T, hs].
+	fused := g.fused(T)
+	var kv [2]attnOperand
+	for i, p := range []struct {
 		typ string
 		dst cuda.DevPtr
 	}{{model.Key, ws.k}, {model.Value, ws.v}} {
-		b0, b1, seg, err := g.linear(l, kv.typ, ws.tmp, ws.hidden, BT, ov.segRows(), ov)
+		out := ws.tmp
+		if fused {
+			out = p.dst
+		}
+		b0, b1, seg, err := g.linear(l, p.typ, out, ws.hidden, BT, ov.segRows(), ov)
 		if err != nil {
 			return err
 		}
-		if err := g.d.Launch(k.biasPermute, rowsGrid(BT, H), cuda.Dim3{X: elemBlock}, 0, kv.dst, ws.tmp, b0, b1, seg, B, T, nh, hs); err != nil {
+		if fused {
+			kv[i] = attnOperand{p.dst, b0, b1, seg, B}
+		} else if err := g.d.Launch(k.biasPermute, rowsGrid(BT, H), cuda.Dim3{X: elemBlock}, 0, p.dst, ws.tmp, b0, b1, seg, B, T, nh, hs); err != nil {
 			return err
 		}
 	}
 	if err := g.d.Launch(k.gatherCLS, elemGrid(B*H), cuda.Dim3{X: elemBlock}, 0, ws.clsIn, ws.hidden, B, T, H); err != nil {
 		return err
+	}
+	if fused {
+		b0, b1, seg, err := g.linear(l, model.Query, ws.clsQ, ws.clsIn, B, segCLS, ov)
+		if err != nil {
+			return err
+		}
+		return g.attend(ws.clsCtx, attnOperand{ws.clsQ, b0, b1, seg, B}, kv[0], kv[1], ws.mask, B, T, 1)
 	}
 	b0, b1, seg, err := g.linear(l, model.Query, ws.tmp, ws.clsIn, B, segCLS, ov)
 	if err != nil {
