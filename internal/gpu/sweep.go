@@ -43,10 +43,11 @@ type sweepChunk struct {
 
 // layerRef holds what the unperturbed pass through layer `layer` computes
 // for a chunk's probes, where a perturbed copy of one of that layer's
-// modules computes the same: Q, K, V [B, nh, T, hs], the attention
-// probabilities [B, nh, T, T], the context and the attention block's output
-// [B·T, H], the feed-forward activations [B·T, I]. Only the parts the
-// swept module types read are allocated (others stay 0).
+// modules computes the same: Q, K, V (biased and permuted to [B, nh, T, hs];
+// with the fused attention [B·T, H] as their GEMMs wrote them), the
+// attention probabilities [B, nh, T, T], the context and the attention
+// block's output [B·T, H], the feed-forward activations [B·T, I]. Only the
+// parts the swept module types read are allocated (others stay 0).
 type layerRef struct {
 	layer                      int // -1 before the first fill
 	q, k, v, att, ctx, ln1, fi cuda.DevPtr
@@ -123,10 +124,9 @@ func (g *Model) Sweep(probes model.Batch, o adarank.SweepOptions) ([]adarank.Imp
 		chunks = append(chunks, ch)
 	}
 
-	// Perturbed weights: two device copies of the largest module.
 	// The modules are visited layer by layer (each chunk's layerRef is then
 	// filled once per layer); the results keep adarank.Sweep's order (type,
-	// then layer).
+	// then layer). Perturbed weights: two device copies of the largest module.
 	maxW, maxB := 0, 0
 	var mods []moduleRef
 	for l := 0; l < L; l++ {
