@@ -269,11 +269,7 @@ func (g *Model) Layer(ws *Workspace, l int, ov *Override) error {
 	H := c.Hidden
 	BT := ws.B * ws.T
 	L := &g.Host.P.Layers[l]
-	attention := g.attentionPermuted
-	if g.fused(ws.T) {
-		attention = g.attentionFused
-	}
-	b0, b1, seg, err := attention(ws, l, ov)
+	b0, b1, seg, err := g.attention(ws, l, ov)
 	if err != nil {
 		return err
 	}
@@ -306,41 +302,54 @@ func (g *Model) feedForward(ws *Workspace, l int, ov *Override) error {
 		g.ptr(L.LN2G), g.ptr(L.LN2B), H, c.Eps, BT)
 }
 
-// attentionPermuted is layer l's attention with Q, K, V permuted to
-// [B, nh, T, hs] for strided-batched GEMMs; it leaves ctx·Woᵀ in ws.tmp and
+// attention is layer l's attention; it leaves ctx·Woᵀ in ws.tmp and
 // returns the attention-output bias (b0, b1, seg) for the caller's
-// bias + residual + LayerNorm.
-func (g *Model) attentionPermuted(ws *Workspace, l int, ov *Override) (b0, b1 cuda.DevPtr, seg int, err error) {
+// bias + residual + LayerNorm. With the fused kernel (g.fused) the Q, K, V
+// GEMMs write [B·T, H] and attn_tc adds their biases: no bias, permute,
+// softmax or unpermute passes and no score matrix in memory. Otherwise Q, K
+// and V are biased and permuted to [B, nh, T, hs] for strided-batched GEMMs.
+func (g *Model) attention(ws *Workspace, l int, ov *Override) (b0, b1 cuda.DevPtr, seg int, err error) {
 	c := g.Cfg
 	H, nh := c.Hidden, c.Heads
 	hs := H / nh
 	B, T := ws.B, ws.T
 	BT := B * T
 	k := g.k
-	// Q, K, V: GEMM, then bias + permute to [B, nh, T, hs].
-	for _, qkv := range []struct {
+	fused := g.fused(T)
+	var ops [3]attnOperand
+	for i, p := range []struct {
 		typ string
 		dst cuda.DevPtr
 	}{{model.Query, ws.q}, {model.Key, ws.k}, {model.Value, ws.v}} {
-		b0, b1, seg, err := g.linear(l, qkv.typ, ws.tmp, ws.hidden, BT, ov.segRows(), ov)
+		out := ws.tmp
+		if fused {
+			out = p.dst
+		}
+		b0, b1, seg, err := g.linear(l, p.typ, out, ws.hidden, BT, ov.segRows(), ov)
 		if err != nil {
 			return 0, 0, 0, err
 		}
-		if err := g.d.Launch(k.biasPermute, rowsGrid(B*T, H), cuda.Dim3{X: elemBlock}, 0, qkv.dst, ws.tmp, b0, b1, seg, B, T, nh, hs); err != nil {
+		if fused {
+			ops[i] = attnOperand{p.dst, b0, b1, seg, B}
+		} else if err := g.d.Launch(k.biasPermute, rowsGrid(B*T, H), cuda.Dim3{X: elemBlock}, 0, p.dst, ws.tmp, b0, b1, seg, B, T, nh, hs); err != nil {
 			return 0, 0, 0, err
 		}
 	}
-	// Scores, masked softmax, context: att = softmax(q·kᵀ/√hs + mask); q ← att·v.
-	scale := float32(1 / math.Sqrt(float64(hs)))
-	if err := g.d.GemmStridedBatched(false, true, T, T, hs, scale, ws.q, hs, T*hs, ws.k, hs, T*hs, 0, ws.att, T, T*T, B*nh); err != nil {
-		return 0, 0, 0, err
+	if fused {
+		err = g.attend(ws.ctx, ops[0], ops[1], ops[2], ws.mask, B, T, T)
+	} else {
+		// Scores, masked softmax, context: att = softmax(q·kᵀ/√hs + mask); ctx = att·v.
+		scale := float32(1 / math.Sqrt(float64(hs)))
+		rows := B * nh * T
+		const warps = rowBlock / 32
+		if err = g.d.GemmStridedBatched(false, true, T, T, hs, scale, ws.q, hs, T*hs, ws.k, hs, T*hs, 0, ws.att, T, T*T, B*nh); err == nil {
+			err = g.d.Launch(k.softmaxMask, cuda.Dim3{X: (rows + warps - 1) / warps}, cuda.Dim3{X: rowBlock}, 0, ws.att, ws.mask, rows, T, nh, T)
+		}
+		if err == nil {
+			err = g.context(ws.ctx, ws.att, ws.v, ws.q, B, T)
+		}
 	}
-	rows := B * nh * T
-	const warps = rowBlock / 32
-	if err := g.d.Launch(k.softmaxMask, cuda.Dim3{X: (rows + warps - 1) / warps}, cuda.Dim3{X: rowBlock}, 0, ws.att, ws.mask, rows, T, nh, T); err != nil {
-		return 0, 0, 0, err
-	}
-	if err := g.context(ws.ctx, ws.att, ws.v, ws.q, B, T); err != nil {
+	if err != nil {
 		return 0, 0, 0, err
 	}
 	// Attention output projection (its bias goes to the caller's LayerNorm).
@@ -405,29 +414,6 @@ func (g *Model) attend(ctx cuda.DevPtr, q, k, v attnOperand, mask cuda.DevPtr, B
 	}
 	return g.d.Launch(f, cuda.Dim3{X: B * nh, Y: (Tq + attnRows - 1) / attnRows}, cuda.Dim3{X: 256}, shm,
 		ctx, q.x, k.x, v.x, q.b0, q.b1, q.seg, q.mod, k.b0, k.b1, k.seg, k.mod, v.b0, v.b1, v.seg, v.mod, mask, T, Tq, nh, scale)
-}
-
-// attentionFused is attentionPermuted through attn_tc: the Q, K, V GEMMs
-// write [B·T, H] and the kernel adds their biases, so there are no bias,
-// permute, softmax or unpermute passes and no score matrix in memory.
-func (g *Model) attentionFused(ws *Workspace, l int, ov *Override) (b0, b1 cuda.DevPtr, seg int, err error) {
-	B, T := ws.B, ws.T
-	BT := B * T
-	var ops [3]attnOperand
-	for i, p := range []struct {
-		typ string
-		dst cuda.DevPtr
-	}{{model.Query, ws.q}, {model.Key, ws.k}, {model.Value, ws.v}} {
-		b0, b1, seg, err := g.linear(l, p.typ, p.dst, ws.hidden, BT, ov.segRows(), ov)
-		if err != nil {
-			return 0, 0, 0, err
-		}
-		ops[i] = attnOperand{p.dst, b0, b1, seg, B}
-	}
-	if err := g.attend(ws.ctx, ops[0], ops[1], ops[2], ws.mask, B, T, T); err != nil {
-		return 0, 0, 0, err
-	}
-	return g.linear(l, model.AttnOut, ws.tmp, ws.ctx, BT, ov.segRows(), ov)
 }
 
 func actCode(act string) int {
